@@ -1,0 +1,58 @@
+"""Writing and reading checkpoints: atomic writes, ``weights_only`` reads."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used, with a message for the user."""
+
+
+def save_atomic(obj, path) -> None:
+    """Write ``obj`` with torch.save so that ``path`` is never half-written.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk,
+    and only then renamed over ``path`` (an atomic rename on POSIX). A crash
+    or kill leaves either the old file or the new one, never a mix.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True``; refuse anything else clearly."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): the file is damaged")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path} holds Python objects other than weights, which we refuse to load "
+            f"because unpickling them could run code ({str(e).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint: it is truncated or corrupt "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a checkpoint dictionary")
+    return obj

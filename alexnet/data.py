@@ -1,0 +1,202 @@
+"""Data: CIFAR-10 and ImageNet-style folders, the paper's augmentation, 10-crop.
+
+Small datasets (CIFAR-10) are decoded once into a uint8 tensor, cached on
+disk, and augmented a whole batch at a time in torch. Large folders
+(ImageNet) stream through torchvision's ``ImageFolder`` and ``DataLoader``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+# Per-channel statistics of the CIFAR-10 training set, in [0, 1] units. The
+# paper subtracts a per-pixel mean image (AK 2); at 32x32 per-channel
+# standardisation is the common equivalent, and the same whichever way the
+# data arrives.
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+
+
+def cache_dir() -> Path:
+    """Where decoded datasets and PCA bases are kept (``ALEXNET_CACHE`` overrides)."""
+    return Path(os.environ.get("ALEXNET_CACHE", Path.home() / ".cache" / "alexnet-lab"))
+
+
+@dataclass
+class TensorDataset:
+    """Decoded images in memory: ``images`` (N, 3, H, W) uint8, ``labels`` (N,) int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _folder_listing(root: Path) -> tuple[tuple[str, ...], list[tuple[Path, int]]]:
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data folder {root} does not exist. Give a folder in ImageFolder layout "
+            "(one sub-folder per class, images inside), e.g. --data-dir ~/data/cifar10")
+    classes = tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
+    files = [(p, i) for i, c in enumerate(classes) for p in sorted((root / c).iterdir())
+             if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise FileNotFoundError(
+            f"no images found in {root}: expected one sub-folder per class with "
+            f"{', '.join(IMAGE_SUFFIXES)} files inside (ImageFolder layout)")
+    return classes, files
+
+
+def load_image_folder(root, size: int = 32) -> TensorDataset:
+    """Decode a small ImageFolder tree once (cached on disk) into a TensorDataset."""
+    from PIL import Image
+
+    root = Path(root).expanduser().resolve()
+    classes, files = _folder_listing(root)
+    key = hashlib.sha256(f"{root}|{size}|{len(files)}|{root.stat().st_mtime_ns}".encode())
+    for p, _ in files[:: max(1, len(files) // 64)]:
+        key.update(f"{p.name}{p.stat().st_size}".encode())
+    cached = cache_dir() / f"folder-{key.hexdigest()[:16]}.pt"
+    if cached.exists():
+        try:
+            d = torch.load(cached, weights_only=True)
+            return TensorDataset(d["images"], d["labels"], tuple(d["classes"]))
+        except Exception:
+            cached.unlink(missing_ok=True)  # a damaged cache is rebuilt, never trusted
+    from tqdm import tqdm
+
+    images = torch.empty(len(files), 3, size, size, dtype=torch.uint8)
+    for j, (p, _) in enumerate(tqdm(files, desc=f"decoding {root.name}", unit="img")):
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            images[j] = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(
+                size, size, 3).permute(2, 0, 1)
+    labels = torch.tensor([i for _, i in files], dtype=torch.int64)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    torch.save({"images": images, "labels": labels, "classes": list(classes)}, tmp)
+    os.replace(tmp, cached)
+    return TensorDataset(images, labels, classes)
+
+
+def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> TensorDataset:
+    """CIFAR-10 from an ImageFolder tree (``train/``, ``test/``) or torchvision's archive.
+
+    ``data_dir`` may hold ``train/`` and ``test/`` class folders (the JPEG tree
+    in ``../shared/datasets``), or torchvision's ``cifar-10-batches-py``;
+    with ``download=True`` torchvision fetches the archive there.
+    """
+    split = "train" if train else "test"
+    root = Path(data_dir).expanduser() if data_dir else cache_dir() / "cifar10"
+    if (root / split).is_dir():
+        ds = load_image_folder(root / split)
+    else:
+        import torchvision
+
+        try:
+            tv = torchvision.datasets.CIFAR10(str(root), train=train, download=download)
+        except Exception as e:  # offline, or no archive there
+            raise FileNotFoundError(
+                f"CIFAR-10 is not in {root} and could not be fetched ({type(e).__name__}: {e}). "
+                "Either pass --download on a machine with internet, or point --data-dir at a "
+                "folder holding train/<class>/ and test/<class>/ images, e.g. "
+                "tar -xzf cifar10-jpeg.tar.gz -C ~/data && --data-dir ~/data/cifar10") from None
+        images = torch.from_numpy(tv.data).permute(0, 3, 1, 2).contiguous()
+        ds = TensorDataset(images, torch.tensor(tv.targets), tuple(tv.classes))
+    if ds.classes != CIFAR10_CLASSES:
+        raise ValueError(f"{root / split} has classes {ds.classes}; CIFAR-10 needs {CIFAR10_CLASSES}")
+    return ds
+
+
+def normalize(images: torch.Tensor, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> standardised float32."""
+    m = torch.tensor(mean, device=images.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=images.device).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - m) / s
+
+
+def random_crop_flip(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """CIFAR-scale AK 4.1: random crops of a zero-padded image, and mirror images.
+
+    Takes and returns a (N, C, H, W) batch; one gather, no Python loop.
+    """
+    n, c, h, w = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    rows = (dy[:, None] + torch.arange(h)[None]).to(images.device)  # (N, H)
+    cols = torch.arange(w)[None].expand(n, w)
+    cols = torch.where(flip[:, None], w - 1 - cols, cols) + dx[:, None]  # (N, W)
+    cols = cols.to(images.device)
+    idx_n = torch.arange(n, device=images.device)[:, None, None, None]
+    idx_c = torch.arange(c, device=images.device)[None, :, None, None]
+    return padded[idx_n, idx_c, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+class BatchIterator:
+    """Shuffled, augmented batches of a TensorDataset; the same seed and epoch
+    give the same batches, so a resumed run sees exactly what it would have.
+
+    ``rank``/``world`` shard every epoch's permutation for DDP.
+    """
+
+    def __init__(self, data: TensorDataset, batch_size: int, *, train: bool, seed: int = 0,
+                 rank: int = 0, world: int = 1, mean=CIFAR10_MEAN, std=CIFAR10_STD):
+        if len(data) == 0:
+            raise ValueError("the dataset is empty")
+        self.data, self.batch_size, self.train = data, batch_size, train
+        self.seed, self.rank, self.world, self.mean, self.std = seed, rank, world, mean, std
+
+    def __len__(self) -> int:
+        per_rank = len(self.data) // self.world if self.train else len(self.data)
+        return max(1, -(-per_rank // self.batch_size))
+
+    def epoch(self, epoch: int):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        n = len(self.data)
+        if self.train:
+            order = torch.randperm(n, generator=g)
+            per_rank = n // self.world  # every rank takes the same number of steps
+            order = order[self.rank * per_rank:(self.rank + 1) * per_rank]
+        else:
+            order = torch.arange(n)
+        for i in range(0, len(order), self.batch_size):
+            idx = order[i:i + self.batch_size]
+            x = self.data.images[idx]
+            if self.train:
+                x = random_crop_flip(x, g)
+            yield normalize(x, self.mean, self.std), self.data.labels[idx]
+
+
+def ten_crop(images: torch.Tensor, size: int) -> torch.Tensor:
+    """AK 4.1 test: 4 corners + centre and their mirrors, (N, C, H, W) -> (N, 10, C, s, s).
+
+    Order: top-left, top-right, bottom-left, bottom-right, centre, then the
+    same five of the horizontally flipped image (torchvision's ``TenCrop``).
+    """
+    from torchvision.transforms.v2 import functional as TF
+
+    if min(images.shape[-2:]) < size:
+        raise ValueError(f"images of {tuple(images.shape[-2:])} are smaller than the crop {size}")
+    return torch.stack(TF.ten_crop(images, [size, size]), dim=1)
+
+
+def cifar_ten_crop(images: torch.Tensor, pad: int = 2) -> torch.Tensor:
+    """CIFAR-scale 10-crop: the crops of a zero-padded 32x32 image (train-time geometry)."""
+    return ten_crop(F.pad(images, (pad, pad, pad, pad)), images.shape[-1])

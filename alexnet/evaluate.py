@@ -1,0 +1,87 @@
+"""Top-1 and top-5 error, single-crop and 10-crop (AK 4.1, 6).
+
+    python -m alexnet.evaluate --weights cifar10 --data-dir ~/data/cifar10 --ten-crop
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Errors:
+    top1: float
+    top5: float
+    n: int
+
+    def __str__(self) -> str:
+        return f"top-1 error {self.top1:.2%}, top-5 error {self.top5:.2%} on {self.n} images"
+
+
+def topk_errors(logits: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
+    """Number of top-1 and top-5 mistakes in a batch of (B, classes) scores."""
+    k = min(5, logits.shape[1])
+    top = logits.topk(k, dim=1).indices  # (B, k)
+    hit = top == labels[:, None]
+    return int((~hit[:, 0]).sum()), int((~hit.any(1)).sum())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches, ten_crop=None, progress: bool = False) -> Errors:
+    """Errors of ``model`` over (images, labels) batches.
+
+    ``ten_crop``: a function (N, C, H, W) -> (N, 10, C, h, w); the softmax of
+    the ten crops is averaged, as in AK 4.1. The caller sets the model's mode.
+    """
+    e1 = e5 = n = 0
+    device = next(model.parameters()).device
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="evaluating", unit="batch")
+    for x, y in batches:
+        x, y = x.to(device), y.to(device)
+        if ten_crop is None:
+            scores = model(x)
+        else:
+            crops = ten_crop(x)  # (B, 10, C, h, w)
+            b = crops.shape[0]
+            probs = model(crops.flatten(0, 1)).softmax(-1)  # (B*10, classes)
+            scores = probs.view(b, 10, -1).mean(1)
+        a, b5 = topk_errors(scores, y)
+        e1, e5, n = e1 + a, e5 + b5, n + len(y)
+    return Errors(e1 / max(n, 1), e5 / max(n, 1), n)
+
+
+def main(argv=None) -> None:
+    from .data import BatchIterator, cifar_ten_crop, load_cifar10
+    from .weights import load_model
+
+    p = argparse.ArgumentParser(prog="python -m alexnet.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--weights", default="cifar10",
+                   help="a registry name (cifar10) or a checkpoint written by alexnet.train")
+    p.add_argument("--data-dir", default=None, help="CIFAR-10 folder with test/<class>/ images")
+    p.add_argument("--download", action="store_true", help="let torchvision download CIFAR-10")
+    p.add_argument("--ten-crop", action="store_true", help="also report 10-crop errors")
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--limit", type=int, default=0, help="only the first N test images")
+    a = p.parse_args(argv)
+
+    loaded = load_model(a.weights)
+    model = loaded.model.eval()
+    data = load_cifar10(a.data_dir, train=False, download=a.download)
+    if a.limit:
+        data.images, data.labels = data.images[:a.limit], data.labels[:a.limit]
+    mean, std = loaded.mean, loaded.std
+    batches = list(BatchIterator(data, a.batch_size, train=False, mean=mean, std=std).epoch(0))
+    print("single crop:", evaluate(model, batches, progress=True))
+    if a.ten_crop:
+        print("10-crop:    ", evaluate(model, batches, ten_crop=cifar_ten_crop, progress=True))
+
+
+if __name__ == "__main__":
+    main()

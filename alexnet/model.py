@@ -1,0 +1,249 @@
+"""AlexNet (Krizhevsky, Sutskever, Hinton 2012) as it ran on two GPUs.
+
+Architecture only: no I/O, no device choice, nothing happens at import.
+
+The two towers (AK 3.2, Fig. 2) are grouped convolutions. A layer whose
+kernels see only their own tower's maps (conv2, conv4, conv5) has
+``groups=towers``; a layer where the towers talk (conv3, fc6, fc7, fc8) is
+dense. Output channels [0, C/2) belong to tower A and [C/2, C) to tower B,
+in every layer, so ``tower_slice`` names either half. LRN normalises within
+a tower, as each GPU did. ``alexnet.towers`` places the halves on two devices.
+
+Geometry. ImageNet: 224x224 input with conv1 padding 2 (as torchvision does),
+so 224 -> 55 -> 27 -> 13 -> 6; the paper's 227 without padding gives the
+same sizes. CIFAR (32x32): conv1 5x5 stride 1, pools 3x3 stride 2 padding 1,
+so 32 -> 16 -> 8 -> 4; non-overlapping 2x2 pools give the same sizes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+from torch import nn
+
+from .lrn import LocalResponseNorm
+
+# Kernels per layer for the whole net (both towers): conv1..conv5, fc6, fc7.
+WIDTHS = {
+    "imagenet": (96, 256, 384, 384, 256, 4096, 4096),  # AK Fig. 2
+    "cifar": (64, 128, 192, 192, 128, 1024, 1024),  # same shape, ~1/20 the FLOPs
+    "torchvision": (64, 192, 384, 256, 256, 4096, 4096),  # "one weird trick" AlexNet
+}
+# conv1 (kernel, stride, padding); pool padding; input side; side after pool5.
+GEOMETRY = {
+    "imagenet": dict(conv1=(11, 4, 2), conv2_kernel=5, pool_pad=0, input=224, out=6),
+    "cifar": dict(conv1=(5, 1, 2), conv2_kernel=5, pool_pad=1, input=32, out=4),
+    "torchvision": dict(conv1=(11, 4, 2), conv2_kernel=5, pool_pad=0, input=224, out=6),
+}
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+INITS = ("paper", "kaiming")
+CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+FC_LAYERS = ("fc6", "fc7", "fc8")
+# AK 5: biases 1 where ReLUs should start active, 0 elsewhere.
+UNIT_BIAS_LAYERS = ("conv2", "conv4", "conv5", "fc6", "fc7")
+
+
+@dataclass(frozen=True)
+class AlexNetConfig:
+    """Everything that defines an AlexNet; saved inside every checkpoint."""
+
+    variant: str = "imagenet"  # "imagenet", "cifar", or "torchvision" (its weights)
+    num_classes: int = 1000
+    activation: str = "relu"  # "relu" or "tanh" (AK 3.1)
+    lrn: bool = True  # AK 3.3, after the activations of conv1 and conv2
+    overlapping_pool: bool = True  # 3x3 stride 2 (AK 3.4); False: 2x2 stride 2
+    towers: int = 2  # 1: one tower with half the kernels (AK 5's comparison)
+    dropout: float = 0.5  # AK 4.2, in fc6 and fc7
+    init: str = "paper"  # "paper": N(0, 0.01) and unit biases; "kaiming": He init
+    widths: tuple[int, ...] = field(default=())  # empty: the variant's own
+
+    def __post_init__(self):
+        if self.variant not in WIDTHS:
+            raise ValueError(f"unknown variant {self.variant!r}; choose from {sorted(WIDTHS)}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose from {sorted(ACTIVATIONS)}")
+        if self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; choose from {INITS}")
+        if self.towers not in (1, 2):
+            raise ValueError(f"towers must be 1 or 2, got {self.towers}")
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {self.num_classes}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.variant == "torchvision" and (self.towers != 1 or self.lrn):
+            raise ValueError("the torchvision variant has one tower and no LRN: pass towers=1, lrn=False")
+        if self.widths and len(self.widths) != 7:
+            raise ValueError("widths needs 7 numbers: conv1..conv5, fc6, fc7")
+        if any(w % self.towers for w in self.layer_widths):
+            raise ValueError(f"every width must split into {self.towers} towers: {self.layer_widths}")
+
+    @property
+    def layer_widths(self) -> tuple[int, ...]:
+        """Kernels per layer for the whole net; one tower keeps half of them."""
+        if self.widths:
+            return tuple(self.widths)
+        base = WIDTHS[self.variant]
+        if self.variant != "torchvision" and self.towers == 1:
+            return tuple(w // 2 for w in base)
+        return base
+
+    @property
+    def input_size(self) -> int:
+        return GEOMETRY[self.variant]["input"]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AlexNetConfig":
+        d = dict(d)
+        d["widths"] = tuple(d.get("widths", ()))
+        return cls(**d)
+
+    def replace(self, **changes) -> "AlexNetConfig":
+        return replace(self, **changes)
+
+
+class AlexNet(nn.Module):
+    """AlexNet with named layers and one surface for the analyses.
+
+    ``features``: conv1 .. pool5; ``classifier``: flatten .. fc8. Every stage
+    has a name (``conv1``, ``act1``, ``lrn1``, ``pool1``, ..., ``fc8``).
+    """
+
+    def __init__(self, config: AlexNetConfig = AlexNetConfig()):
+        super().__init__()
+        self.config = c = config
+        g = GEOMETRY[c.variant]
+        w1, w2, w3, w4, w5, w6, w7 = c.layer_widths
+        t = c.towers
+        act = ACTIVATIONS[c.activation]
+        k1, s1, p1 = g["conv1"]
+        k2 = g["conv2_kernel"]
+
+        def pool():
+            if c.overlapping_pool:
+                return nn.MaxPool2d(3, stride=2, padding=g["pool_pad"])
+            return nn.MaxPool2d(2, stride=2)
+
+        def lrn():
+            return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, groups=t)
+
+        f: list[tuple[str, nn.Module]] = [
+            ("conv1", nn.Conv2d(3, w1, k1, stride=s1, padding=p1)),  # (B, 96, 55, 55)
+            ("act1", act()),
+            ("lrn1", lrn()),
+            ("pool1", pool()),  # (B, 96, 27, 27)
+            ("conv2", nn.Conv2d(w1, w2, k2, padding=k2 // 2, groups=t)),  # own tower only
+            ("act2", act()),
+            ("lrn2", lrn()),
+            ("pool2", pool()),  # (B, 256, 13, 13)
+            ("conv3", nn.Conv2d(w2, w3, 3, padding=1)),  # the towers talk
+            ("act3", act()),
+            ("conv4", nn.Conv2d(w3, w4, 3, padding=1, groups=t)),
+            ("act4", act()),
+            ("conv5", nn.Conv2d(w4, w5, 3, padding=1, groups=t)),
+            ("act5", act()),
+            ("pool5", pool()),  # (B, 256, 6, 6)
+        ]
+        if not c.lrn:
+            f = [(n, m) for n, m in f if not n.startswith("lrn")]
+        self.features = nn.Sequential(OrderedDict(f))
+
+        flat = w5 * g["out"] ** 2
+        if c.variant == "torchvision":
+            # torchvision drops out *before* fc6 and fc7; kept so its weights
+            # train the same way. In eval mode the two orders are identical.
+            head = [("flatten", nn.Flatten()), ("drop6", nn.Dropout(c.dropout)),
+                    ("fc6", nn.Linear(flat, w6)), ("act6", act()),
+                    ("drop7", nn.Dropout(c.dropout)), ("fc7", nn.Linear(w6, w7)),
+                    ("act7", act())]
+        else:
+            head = [("flatten", nn.Flatten()),  # (B, 9216)
+                    ("fc6", nn.Linear(flat, w6)), ("act6", act()), ("drop6", nn.Dropout(c.dropout)),
+                    ("fc7", nn.Linear(w6, w7)), ("act7", act()), ("drop7", nn.Dropout(c.dropout))]
+        head.append(("fc8", nn.Linear(w7, c.num_classes)))  # (B, classes)
+        self.classifier = nn.Sequential(OrderedDict(head))
+        self.reset_parameters()
+
+    # ---- initialisation -------------------------------------------------
+    def reset_parameters(self) -> None:
+        """AK 5: weights N(0, 0.01), biases 1 in conv2, conv4, conv5, fc6, fc7.
+
+        "kaiming" is He initialisation with zero biases: the paper's fixed
+        0.01 starts a small net with a vanishing signal and trains slowly.
+        """
+        for name in CONV_LAYERS + FC_LAYERS:
+            layer = self.layer(name)
+            if self.config.init == "paper":
+                nn.init.normal_(layer.weight, 0.0, 0.01)
+                nn.init.constant_(layer.bias, 1.0 if name in UNIT_BIAS_LAYERS else 0.0)
+            else:
+                gain = "relu" if self.config.activation == "relu" and name != "fc8" else "linear"
+                nn.init.kaiming_normal_(layer.weight, nonlinearity=gain)
+                nn.init.zeros_(layer.bias)
+
+    # ---- the surface the analyses use --------------------------------------
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """Every named stage, input to output."""
+        return tuple(self.features._modules) + tuple(self.classifier._modules)
+
+    def layer(self, name: str) -> nn.Module:
+        """The module of a named stage (``conv1``, ``act3``, ``fc7``, ...)."""
+        for part in (self.features, self.classifier):
+            if name in part._modules:
+                return part._modules[name]
+        raise KeyError(f"no layer named {name!r}; choose from {', '.join(self.layer_names)}")
+
+    def _stages(self):
+        yield from self.features.named_children()
+        yield from self.classifier.named_children()
+
+    def forward_until(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        """Run the net from the image up to and including layer ``name``."""
+        self.layer(name)  # clear error for an unknown name
+        for n, m in self._stages():
+            x = m(x)
+            if n == name:
+                return x
+        raise AssertionError("unreachable")
+
+    def activations(self, x: torch.Tensor, names) -> dict[str, torch.Tensor]:
+        """Outputs of the named layers in one forward pass (stops at the deepest)."""
+        wanted = {names} if isinstance(names, str) else set(names)
+        for n in wanted:
+            self.layer(n)
+        out = {}
+        for n, m in self._stages():
+            x = m(x)
+            if n in wanted:
+                out[n] = x
+                if len(out) == len(wanted):
+                    break
+        return out
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)  # (B, 256, 6, 6)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x)  # (B, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+    def tower_slice(self, name: str, tower: int) -> slice:
+        """The output channels of layer ``name`` that belong to ``tower`` (0 or 1)."""
+        n = self.layer(name).weight.shape[0]
+        towers = self.config.towers
+        if not 0 <= tower < towers:
+            raise ValueError(f"tower must be in [0, {towers}), got {tower}")
+        per = n // towers
+        return slice(tower * per, (tower + 1) * per)
+
+    def conv1_weights_by_tower(self) -> tuple[torch.Tensor, ...]:
+        """conv1 kernels per tower, each (48, 3, 11, 11) for the paper's net."""
+        w = self.layer("conv1").weight.detach()
+        return tuple(w[self.tower_slice("conv1", t)] for t in range(self.config.towers))

@@ -1,0 +1,214 @@
+"""The one weights registry: every model the app, evaluation, analyses and
+benchmarks use is built and loaded here, so no caller remaps keys.
+
+    python -m alexnet.weights list
+    python -m alexnet.weights download imagenet     # needs internet, once
+
+Entries:
+- ``cifar10``: the two-tower CIFAR-10 AlexNet this project trained and ships
+  in ``pretrained/``, checked against the sha256 in its manifest.
+- ``imagenet``: torchvision's ``AlexNet_Weights.IMAGENET1K_V1`` (the
+  single-tower "one weird trick" net), from the torch hub cache, or
+  downloaded when the machine is online and ``download=True``.
+- any path: a checkpoint written by ``alexnet.train``, or a torchvision-format
+  AlexNet state dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
+from .model import AlexNet, AlexNetConfig
+
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
+CIFAR10_FILE = PRETRAINED / "cifar10_alexnet.pt"
+CIFAR10_MANIFEST = PRETRAINED / "cifar10_alexnet.json"
+TORCHVISION_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's name; 7be5be79 = sha256 prefix
+TORCHVISION_URL = "https://download.pytorch.org/models/" + TORCHVISION_FILE
+# torchvision's Sequential indices -> this project's layer names.
+TORCHVISION_KEYS = {"features.0": "features.conv1", "features.3": "features.conv2",
+                    "features.6": "features.conv3", "features.8": "features.conv4",
+                    "features.10": "features.conv5", "classifier.1": "classifier.fc6",
+                    "classifier.4": "classifier.fc7", "classifier.6": "classifier.fc8"}
+TORCHVISION_CONFIG = AlexNetConfig(variant="torchvision", towers=1, lrn=False)
+
+
+class WeightsUnavailable(RuntimeError):
+    """The weights are not on this machine and cannot be fetched now."""
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with what is needed to feed it and read its output."""
+
+    name: str
+    model: AlexNet
+    classes: tuple[str, ...]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    input_size: int
+    info: dict
+
+    def preprocess(self, image) -> torch.Tensor:
+        """A PIL image -> (1, 3, S, S) normalised tensor, as the weights were trained."""
+        from torchvision.transforms import v2 as T
+
+        s = self.input_size
+        steps = [T.Resize(s), T.CenterCrop(s)] if s == 32 else [T.Resize(256), T.CenterCrop(s)]
+        tf = T.Compose([T.ToImage(), *steps, T.ToDtype(torch.float32, scale=True),
+                        T.Normalize(self.mean, self.std)])
+        return tf(image.convert("RGB"))[None]
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _build(config: AlexNetConfig, state: dict, where) -> AlexNet:
+    model = AlexNet(config)
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as e:
+        first = str(e).splitlines()[0:3]
+        raise CheckpointError(f"{where} holds weights of a different architecture than "
+                              f"the AlexNet it should be ({' '.join(first)})") from None
+    return model.eval()
+
+
+def _from_torchvision_state(state: dict, where, name: str, info: dict) -> LoadedModel:
+    from torchvision.models import AlexNet_Weights
+
+    ours = {}
+    for k, v in state.items():
+        prefix, _, leaf = k.rpartition(".")
+        if prefix not in TORCHVISION_KEYS:
+            raise CheckpointError(f"{where} has a key {k!r} that torchvision's AlexNet does not have")
+        ours[f"{TORCHVISION_KEYS[prefix]}.{leaf}"] = v
+    model = _build(TORCHVISION_CONFIG, ours, where)
+    classes = tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
+    return LoadedModel(name, model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, info)
+
+
+def _from_train_checkpoint(ckpt: dict, where, name: str, info: dict) -> LoadedModel:
+    try:
+        config = AlexNetConfig.from_dict(ckpt["model_config"])
+        classes = tuple(ckpt["classes"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{where} is not a checkpoint written by alexnet.train ({e})") from None
+    model = _build(config, ckpt["model"], where)
+    cifar = config.variant == "cifar"
+    mean, std = (CIFAR10_MEAN, CIFAR10_STD) if cifar else (IMAGENET_MEAN, IMAGENET_STD)
+    return LoadedModel(name, model, classes, mean, std, config.input_size,
+                       {**info, "epoch": ckpt.get("epoch")})
+
+
+def load_path(path, name: str | None = None, info: dict | None = None) -> LoadedModel:
+    """A train checkpoint or a torchvision-format AlexNet state dict, by path."""
+    ckpt = load_checkpoint(path)
+    name, info = name or Path(path).name, info or {"path": str(path)}
+    if "model" in ckpt and "model_config" in ckpt:
+        return _from_train_checkpoint(ckpt, path, name, info)
+    if "features.0.weight" in ckpt:
+        return _from_torchvision_state(ckpt, path, name, info)
+    raise CheckpointError(f"{path} is neither a checkpoint written by alexnet.train nor a "
+                          "torchvision AlexNet state dict")
+
+
+def cifar10_manifest() -> dict:
+    if not CIFAR10_MANIFEST.is_file():
+        raise WeightsUnavailable(f"the shipped CIFAR-10 model's manifest {CIFAR10_MANIFEST} is missing; "
+                                 "restore pretrained/ from the repository")
+    return json.loads(CIFAR10_MANIFEST.read_text())
+
+
+def load_cifar10() -> LoadedModel:
+    manifest = cifar10_manifest()
+    if not CIFAR10_FILE.is_file():
+        raise WeightsUnavailable(f"{CIFAR10_FILE} is missing; restore pretrained/ from the repository")
+    if sha256(CIFAR10_FILE) != manifest["sha256"]:
+        raise CheckpointError(f"{CIFAR10_FILE} does not match the sha256 in its manifest: the file "
+                              "is damaged or was replaced. Restore it from the repository.")
+    return load_path(CIFAR10_FILE, "cifar10", manifest)
+
+
+def imagenet_cache_path() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
+
+
+def load_imagenet(download: bool = False) -> LoadedModel:
+    """torchvision's ImageNet AlexNet, from the hub cache or (if allowed) the internet."""
+    path = imagenet_cache_path()
+    if not path.is_file():
+        if not download:
+            raise WeightsUnavailable(
+                f"torchvision's ImageNet AlexNet weights are not on this machine. On a machine "
+                f"with internet run `python -m alexnet.weights download imagenet`, or copy "
+                f"{TORCHVISION_FILE} (233 MB, from {TORCHVISION_URL}) to {path}.")
+        try:
+            torch.hub.load_state_dict_from_url(TORCHVISION_URL, progress=True, check_hash=True)
+        except Exception as e:
+            raise WeightsUnavailable(f"could not download {TORCHVISION_URL} ({type(e).__name__}: {e}). "
+                                     f"Copy {TORCHVISION_FILE} to {path} by hand.") from None
+    if not sha256(path).startswith(TORCHVISION_FILE.split("-")[-1].split(".")[0]):
+        raise CheckpointError(f"{path} does not match torchvision's checksum: delete it and download again")
+    return load_path(path, "imagenet", {"source": "torchvision AlexNet_Weights.IMAGENET1K_V1",
+                                        "acc@1": 56.522, "acc@5": 79.066})
+
+
+REGISTRY = {
+    "cifar10": "the two-tower CIFAR-10 AlexNet trained by this project (shipped, offline)",
+    "imagenet": "torchvision's ImageNet AlexNet (IMAGENET1K_V1; cached or downloaded)",
+}
+
+
+def load_model(name_or_path: str, download: bool = False) -> LoadedModel:
+    """Load a registry entry (``cifar10``, ``imagenet``) or a checkpoint file by path."""
+    if name_or_path == "cifar10":
+        return load_cifar10()
+    if name_or_path == "imagenet":
+        return load_imagenet(download)
+    if Path(name_or_path).expanduser().exists():
+        return load_path(Path(name_or_path).expanduser())
+    raise CheckpointError(f"{name_or_path!r} is neither a registry entry "
+                          f"({', '.join(REGISTRY)}) nor an existing file")
+
+
+def available() -> dict[str, bool]:
+    """Which registry entries can be loaded right now, without a download."""
+    return {"cifar10": CIFAR10_FILE.is_file(), "imagenet": imagenet_cache_path().is_file()}
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m alexnet.weights", description="the weights registry")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="the registry and what is on this machine")
+    d = sub.add_parser("download", help="fetch weights that are not shipped")
+    d.add_argument("name", choices=["imagenet"])
+    a = p.parse_args(argv)
+    if a.cmd == "list":
+        for name, desc in REGISTRY.items():
+            print(f"{name:10s} {'ready' if available()[name] else 'missing':8s} {desc}")
+    else:
+        try:
+            m = load_imagenet(download=True)
+        except (WeightsUnavailable, CheckpointError) as e:
+            sys.exit(str(e))
+        print(f"ok: {imagenet_cache_path()} ({len(m.classes)} classes)")
+
+
+if __name__ == "__main__":
+    main()

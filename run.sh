@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# AlexNet Lab quick start.
+#   bash run.sh app    set up .venv (first time only) and start the app
+#   bash run.sh test   set up .venv (first time only) and run the tests
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ] || ! cmp -s requirements.txt .venv/.requirements 2>/dev/null; then
+  echo "setting up .venv (the first time downloads torch: a few minutes)"
+  "$PY" -m venv .venv
+  .venv/bin/pip install --quiet --upgrade pip
+  .venv/bin/pip install --quiet -r requirements.txt
+  cp requirements.txt .venv/.requirements
+fi
+case "${1:-}" in
+  app) shift; exec .venv/bin/streamlit run streamlit_app.py "$@" ;;
+  test) shift; exec .venv/bin/python -m pytest -q "$@" ;;
+  *) echo "usage: bash run.sh app|test" >&2; exit 2 ;;
+esac
