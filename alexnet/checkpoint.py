@@ -36,6 +36,18 @@ def save_atomic(obj, path) -> None:
         raise
 
 
+def remove_stale_temps(folder) -> list[Path]:
+    """Delete the temporary files of ``save_atomic`` writes that a kill cut short.
+
+    Only a SIGKILL (or power loss) can leave one: any exception removes its own.
+    Call it where no other writer is active, e.g. when a run (re)starts.
+    """
+    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Load a checkpoint with ``weights_only=True``; refuse anything else clearly."""
     path = Path(path).expanduser()

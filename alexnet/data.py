@@ -174,6 +174,8 @@ class BatchIterator:
             order = torch.randperm(n, generator=g)
             per_rank = n // self.world  # every rank takes the same number of steps
             order = order[self.rank * per_rank:(self.rank + 1) * per_rank]
+            if self.rank:  # its own crops and flips; rank 0 keeps the one-process stream
+                g = torch.Generator().manual_seed(self.seed * 100_003 + epoch + 7_919 * self.rank)
         else:
             order = torch.arange(n)
         for i in range(0, len(order), self.batch_size):

@@ -57,30 +57,64 @@ def evaluate(model: nn.Module, batches, ten_crop=None, progress: bool = False) -
     return Errors(e1 / max(n, 1), e5 / max(n, 1), n)
 
 
+def _folder_batches(loaded, data_dir, batch_size: int, limit: int, workers: int):
+    """(single-crop batches, 10-crop batches) of an ImageFolder ``data_dir``, streamed."""
+    from pathlib import Path
+
+    from .augment import FolderStream, test_transform
+
+    root = Path(data_dir).expanduser()
+    root = root / "val" if (root / "val").is_dir() else root
+    if loaded.input_size != 224:
+        raise SystemExit(f"--dataset imagenet-folder needs a 224x224 model; {loaded.name} takes "
+                         f"{loaded.input_size}x{loaded.input_size}")
+
+    def stream(crop):
+        s = FolderStream(root, batch_size, test_transform(crop, loaded.mean, loaded.std),
+                         train=False, workers=workers, limit=limit)
+        if len(s.classes) != len(loaded.classes):
+            raise SystemExit(f"{root} has {len(s.classes)} class folders but {loaded.name} "
+                             f"predicts {len(loaded.classes)} classes")
+        return s.epoch(0)
+
+    # Single crop: the 224 centre; 10-crop: from the whole 256x256 centre (AK 4.1).
+    return stream(224), stream(256)
+
+
 def main(argv=None) -> None:
-    from .data import BatchIterator, cifar_ten_crop, load_cifar10
+    from .data import BatchIterator, cifar_ten_crop, load_cifar10, ten_crop
     from .weights import load_model
 
     p = argparse.ArgumentParser(prog="python -m alexnet.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--weights", default="cifar10",
-                   help="a registry name (cifar10) or a checkpoint written by alexnet.train")
+                   help="a registry name (cifar10, imagenet) or a checkpoint written by alexnet.train")
+    p.add_argument("--dataset", default="cifar10", choices=["cifar10", "imagenet-folder"],
+                   help="imagenet-folder: --data-dir holds val/<class>/ images (or is that folder)")
     p.add_argument("--data-dir", default=None, help="CIFAR-10 folder with test/<class>/ images")
     p.add_argument("--download", action="store_true", help="let torchvision download CIFAR-10")
     p.add_argument("--ten-crop", action="store_true", help="also report 10-crop errors")
     p.add_argument("--batch-size", type=int, default=250)
-    p.add_argument("--limit", type=int, default=0, help="only the first N test images")
+    p.add_argument("--limit", type=int, default=0, help="only N test images")
+    p.add_argument("--workers", type=int, default=4, help="image decoding processes (imagenet-folder)")
     a = p.parse_args(argv)
 
     loaded = load_model(a.weights)
     model = loaded.model.eval()
-    data = load_cifar10(a.data_dir, train=False, download=a.download)
-    if a.limit:
-        data.images, data.labels = data.images[:a.limit], data.labels[:a.limit]
-    mean, std = loaded.mean, loaded.std
-    batches = list(BatchIterator(data, a.batch_size, train=False, mean=mean, std=std).epoch(0))
-    print("single crop:", evaluate(model, batches, progress=True))
+    if a.dataset == "imagenet-folder":
+        if not a.data_dir:
+            raise SystemExit("--dataset imagenet-folder needs --data-dir (a folder of class folders)")
+        single, ten = _folder_batches(loaded, a.data_dir, a.batch_size, a.limit, a.workers)
+        crops = lambda x: ten_crop(x, 224)  # noqa: E731
+    else:
+        data = load_cifar10(a.data_dir, train=False, download=a.download)
+        if a.limit:
+            data.images, data.labels = data.images[:a.limit], data.labels[:a.limit]
+        single = ten = list(BatchIterator(data, a.batch_size, train=False, mean=loaded.mean,
+                                          std=loaded.std).epoch(0))
+        crops = cifar_ten_crop
+    print("single crop:", evaluate(model, single, progress=True))
     if a.ten_crop:
-        print("10-crop:    ", evaluate(model, batches, ten_crop=cifar_ten_crop, progress=True))
+        print("10-crop:    ", evaluate(model, ten, ten_crop=crops, progress=True))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,9 @@ TORCHVISION_KEYS = {"features.0": "features.conv1", "features.3": "features.conv
                     "features.10": "features.conv5", "classifier.1": "classifier.fc6",
                     "classifier.4": "classifier.fc7", "classifier.6": "classifier.fc8"}
 TORCHVISION_CONFIG = AlexNetConfig(variant="torchvision", towers=1, lrn=False)
+# Set to a checkpoint path to use it as "cifar10" instead of the shipped file
+# (tests, or trying a model you trained, in the app).
+CIFAR10_OVERRIDE_ENV = "ALEXNET_CIFAR10_WEIGHTS"
 
 
 class WeightsUnavailable(RuntimeError):
@@ -126,21 +130,35 @@ def load_path(path, name: str | None = None, info: dict | None = None) -> Loaded
                           "torchvision AlexNet state dict")
 
 
-def cifar10_manifest() -> dict:
-    if not CIFAR10_MANIFEST.is_file():
-        raise WeightsUnavailable(f"the shipped CIFAR-10 model's manifest {CIFAR10_MANIFEST} is missing; "
+def cifar10_manifest(manifest=CIFAR10_MANIFEST) -> dict:
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        raise WeightsUnavailable(f"the shipped CIFAR-10 model's manifest {manifest} is missing; "
                                  "restore pretrained/ from the repository")
-    return json.loads(CIFAR10_MANIFEST.read_text())
+    return json.loads(manifest.read_text())
 
 
-def load_cifar10() -> LoadedModel:
-    manifest = cifar10_manifest()
-    if not CIFAR10_FILE.is_file():
-        raise WeightsUnavailable(f"{CIFAR10_FILE} is missing; restore pretrained/ from the repository")
-    if sha256(CIFAR10_FILE) != manifest["sha256"]:
-        raise CheckpointError(f"{CIFAR10_FILE} does not match the sha256 in its manifest: the file "
+def _cifar10_override() -> Path | None:
+    value = os.environ.get(CIFAR10_OVERRIDE_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def load_cifar10(file=CIFAR10_FILE, manifest=CIFAR10_MANIFEST) -> LoadedModel:
+    """The shipped CIFAR-10 AlexNet, refused unless its sha256 matches the manifest.
+
+    With ``ALEXNET_CIFAR10_WEIGHTS`` set, that checkpoint is loaded instead (no manifest).
+    """
+    override = _cifar10_override()
+    if override is not None and file == CIFAR10_FILE:
+        return load_path(override, "cifar10", {"path": str(override), "set by": CIFAR10_OVERRIDE_ENV})
+    info = cifar10_manifest(manifest)
+    file = Path(file)
+    if not file.is_file():
+        raise WeightsUnavailable(f"{file} is missing; restore pretrained/ from the repository")
+    if sha256(file) != info["sha256"]:
+        raise CheckpointError(f"{file} does not match the sha256 in its manifest: the file "
                               "is damaged or was replaced. Restore it from the repository.")
-    return load_path(CIFAR10_FILE, "cifar10", manifest)
+    return load_path(file, "cifar10", info)
 
 
 def imagenet_cache_path() -> Path:
@@ -187,7 +205,9 @@ def load_model(name_or_path: str, download: bool = False) -> LoadedModel:
 
 def available() -> dict[str, bool]:
     """Which registry entries can be loaded right now, without a download."""
-    return {"cifar10": CIFAR10_FILE.is_file(), "imagenet": imagenet_cache_path().is_file()}
+    override = _cifar10_override()
+    cifar10 = override.is_file() if override is not None else CIFAR10_FILE.is_file()
+    return {"cifar10": cifar10, "imagenet": imagenet_cache_path().is_file()}
 
 
 def main(argv=None) -> None:

@@ -1,0 +1,123 @@
+"""Turn a finished training run into the shipped checkpoint and its manifest.
+
+    python -m alexnet.export runs/cifar10-shipped --data-dir ~/data/cifar10
+
+Writes ``pretrained/cifar10_alexnet.pt`` (half precision), the conv-layer
+snapshots for the feature-evolution view (ZF Fig. 4) under
+``pretrained/snapshots/``, and ``pretrained/cifar10_alexnet.json``: the
+command, seed, epochs, wall time and machine, the test errors measured here
+from the images, the per-tower colour specificity of conv1 (AK Fig. 3) and
+the sha256 the registry checks on every load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_checkpoint, save_atomic
+from .data import BatchIterator, cifar_ten_crop, load_cifar10
+from .evaluate import evaluate
+from .weights import CIFAR10_FILE, CIFAR10_MANIFEST, PRETRAINED, load_path, sha256
+
+
+def _train_command(cfg: dict) -> str:
+    from .train import TrainConfig
+
+    default = TrainConfig()
+    args = []
+    for k, v in cfg.items():
+        if k in ("resume", "data_dir") or v == getattr(default, k):
+            continue
+        flag = "--" + k.replace("_", "-")
+        args.append(flag if v is True else f"--no-{k.replace('_', '-')}" if v is False else f"{flag} {v}")
+    return "python -m alexnet.train --data-dir DATA " + " ".join(args)
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {platform.system()}"
+
+
+def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
+    run = Path(run_dir)
+    ckpt = load_checkpoint(run / "last.pt")
+    out = Path(out_dir)
+    weights = out / CIFAR10_FILE.name
+    save_atomic({"model": {k: v.half() for k, v in ckpt["model"].items()},
+                 "model_config": ckpt["model_config"], "classes": ckpt["classes"],
+                 "epoch": ckpt["epoch"], "train_config": ckpt["train_config"]}, weights)
+
+    snaps = []
+    (out / "snapshots").mkdir(parents=True, exist_ok=True)
+    for p in sorted((run / "snapshots").glob("epoch*.pt")):
+        shutil.copyfile(p, out / "snapshots" / p.name)
+        snaps.append({"file": f"snapshots/{p.name}", "epoch": int(p.stem[5:]), "sha256": sha256(p)})
+
+    loaded = load_path(weights)  # the half-precision weights, as users get them
+    test = load_cifar10(data_dir, train=False)
+    batches = list(BatchIterator(test, 500, train=False, mean=loaded.mean, std=loaded.std).epoch(0))
+    single = evaluate(loaded.model, batches, progress=True)
+    ten = evaluate(loaded.model, batches, ten_crop=cifar_ten_crop, progress=True)
+
+    towers = None
+    try:
+        from analysis.filters import tower_summary
+
+        towers = tower_summary(loaded.model)
+    except ImportError:
+        pass
+    history = ckpt["history"]
+    cfg = ckpt["train_config"]
+    manifest = {
+        "name": "cifar10",
+        "file": weights.name,
+        "sha256": sha256(weights),
+        "command": [_train_command(cfg) + f" --out {run}",
+                    f"python -m alexnet.export {run} --data-dir DATA"],
+        "data": "CIFAR-10 (50,000 training images, 10,000 test images); DATA is a folder "
+                "with train/<class>/ and test/<class>/ images",
+        "seed": cfg["seed"],
+        "epochs": ckpt["epoch"],
+        "train_config": cfg,
+        "model_config": ckpt["model_config"],
+        "wall_time_seconds": round(sum(h["seconds"] for h in history), 1),
+        "machine": _machine(),
+        "test": {"images": single.n, "top1_accuracy": 1 - single.top1, "top5_accuracy": 1 - single.top5,
+                 "ten_crop_top1_accuracy": 1 - ten.top1, "ten_crop_top5_accuracy": 1 - ten.top5},
+        "conv1_colour_specificity": towers,
+        "snapshots": snaps,
+        "history": history,
+    }
+    tmp = out / (CIFAR10_MANIFEST.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    os.replace(tmp, out / CIFAR10_MANIFEST.name)
+    return manifest
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m alexnet.export", description=__doc__.splitlines()[0])
+    p.add_argument("run_dir", help="the --out folder of a finished alexnet.train run")
+    p.add_argument("--data-dir", default=None, help="CIFAR-10 folder with test/<class>/ images")
+    p.add_argument("--out-dir", default=str(PRETRAINED))
+    a = p.parse_args(argv)
+    m = export(a.run_dir, a.data_dir, a.out_dir)
+    print(json.dumps({k: m[k] for k in ("file", "sha256", "epochs", "wall_time_seconds", "test",
+                                        "conv1_colour_specificity")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

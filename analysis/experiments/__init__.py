@@ -1,0 +1,13 @@
+"""Convergence experiments: ReLU vs tanh (AK 3.1, Fig. 1) and the LRN ablation (AK 3.3).
+
+    python -m analysis.experiments relu-tanh --preset quick --data-dir ~/data/cifar10
+"""
+
+from .config import EXPERIMENTS, ExperimentConfig, FourLayerCNN, initial_state, preset
+from .job import ExperimentJob
+from .reference import load_reference
+from .runs import Curve, ExperimentResult, epochs_to_target, run_lrn_ablation, run_relu_tanh, summarize
+
+__all__ = ["EXPERIMENTS", "Curve", "ExperimentConfig", "ExperimentJob", "ExperimentResult", "FourLayerCNN",
+           "epochs_to_target", "initial_state", "load_reference", "preset", "run_lrn_ablation", "run_relu_tanh",
+           "summarize"]

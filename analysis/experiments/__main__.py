@@ -1,0 +1,176 @@
+"""Command line for the convergence experiments.
+
+    python -m analysis.experiments relu-tanh --preset quick --data-dir ~/data/cifar10
+    python -m analysis.experiments relu-tanh --preset full --seeds 0,1,2 --out relu_tanh.json
+    python -m analysis.experiments lrn --preset quick --data-dir ~/data/cifar10
+    python -m analysis.experiments reference --data-dir ~/data/cifar10   # -> pretrained/
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from .config import EXPERIMENTS, preset
+from .job import worker, write_json_atomic
+from .reference import PRETRAINED, REFERENCE_FILES
+from .runs import summarize
+
+DEFAULT_DATA = "~/.cache/alexnet-data/cifar10"
+
+
+def _lr_overrides(items, lrs: dict) -> dict:
+    lrs = dict(lrs)
+    for item in items or ():  # "relu=0.01,0.02"
+        name, _, values = item.partition("=")
+        try:
+            lrs[name] = tuple(float(v) for v in values.split(","))
+        except ValueError:
+            raise SystemExit(f"--lr wants ACTIVATION=LR[,LR...], e.g. relu=0.01,0.02; got {item!r}")
+    return lrs
+
+
+def _config(args, experiment: str):
+    cfg = preset(experiment, args.preset)
+    changes = {k: v for k, v in (("epochs", args.epochs), ("subset", args.subset),
+                                 ("init", args.init)) if v is not None}
+    cfg = replace(cfg, lrs=_lr_overrides(args.lr, cfg.lrs), **changes)
+    try:
+        return cfg.validate()
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise SystemExit(f"--seeds wants comma-separated integers, e.g. 0,1,2; got {text!r}")
+
+
+def _load(data_dir: str, experiment: str):
+    from alexnet.data import load_cifar10
+
+    try:
+        train = load_cifar10(data_dir, train=True)
+        test = load_cifar10(data_dir, train=False) if experiment == "lrn" else None
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
+    return train, test
+
+
+def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0):
+    """Run one experiment per seed with a tqdm bar each; returns the results."""
+    from tqdm import tqdm
+
+    from .runs import run_lrn_ablation, run_relu_tanh
+
+    results = []
+    for seed in seeds:
+        bar = tqdm(total=1000, desc=f"{experiment} seed {seed}", position=position,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+
+        def progress(p, bar=bar):
+            bar.n = int(1000 * p["fraction"])
+            bar.set_postfix_str(f"{p['net']} lr={p['lr']:g} epoch {p['epoch']:.2f} "
+                                f"err {p['train_error']:.3f}")
+
+        c = replace(cfg, seed=seed)
+        r = (run_lrn_ablation(c, train, test, progress) if experiment == "lrn"
+             else run_relu_tanh(c, train, progress))
+        bar.n = 1000
+        bar.close()
+        results.append(r)
+        _print_result(r)
+    return results
+
+
+def _print_result(r) -> None:
+    for name, curve in r.curves.items():
+        reached = r.epochs_to_target.get(name)
+        line = f"  {name:7s} lr {curve.lr:<6g} " + (
+            f"{r.config['target_error']:.0%} training error at epoch {reached:.2f}" if reached
+            else f"did not reach {r.config['target_error']:.0%} in {r.config['epochs']:g} epochs")
+        if name in r.test_error:
+            line += f"; test error {r.test_error[name]:.4f}"
+        print(line + (" (diverged)" if curve.diverged else ""))
+    if r.ratio:
+        print(f"  ratio tanh/relu epochs: {r.ratio:.2f} (paper: 6x)   [{r.seconds:.0f} s]")
+    elif r.ratio_lower_bound:
+        print(f"  ratio tanh/relu epochs: > {r.ratio_lower_bound:.2f} (tanh never got there)")
+
+
+def _document(experiment, cfg, results, wall: float) -> dict:
+    return {"experiment": experiment, "config": cfg.to_dict(), "seeds": [r.config["seed"] for r in results],
+            "summary": summarize(results), "runs": [r.to_dict() for r in results],
+            "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                        "cpus": os.cpu_count(), "threads": _threads()},
+            "wall_seconds": round(wall, 1),
+            "command": "python -m analysis.experiments " + shlex.join(sys.argv[1:])}
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m analysis.experiments",
+                                description="AK 3.1 ReLU vs tanh and AK 3.3 LRN ablation on CIFAR-10")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in (*EXPERIMENTS, "reference"):
+        s = sub.add_parser(name)
+        s.add_argument("--preset", default="full" if name == "reference" else "quick",
+                       choices=("quick", "full"))
+        s.add_argument("--seeds", default="0,1,2" if name == "reference" else "0")
+        s.add_argument("--data-dir", default=DEFAULT_DATA)
+        s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
+        s.add_argument("--epochs", type=float, help="override the preset's epoch cap")
+        s.add_argument("--subset", type=int, help="override the number of training images (0: all)")
+        s.add_argument("--init", help="paper-gaussian or default")
+        s.add_argument("--lr", action="append", metavar="ACT=LR[,LR]", help="lr candidates")
+        if name == "reference":
+            s.add_argument("--experiments", default=",".join(EXPERIMENTS))
+            s.add_argument("--out-dir", default=str(PRETRAINED))
+        else:
+            s.add_argument("--out", help="write the results (and their summary) here as JSON")
+    w = sub.add_parser("worker", help="internal: run the job described in JOB_DIR/job.json")
+    w.add_argument("job_dir")
+    args = p.parse_args(argv)
+    if args.command == "worker":
+        sys.exit(worker(args.job_dir))
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    experiments = (args.experiments.split(",") if args.command == "reference" else [args.command])
+    for experiment in experiments:
+        if experiment not in EXPERIMENTS:
+            raise SystemExit(f"unknown experiment {experiment!r}; choose from {', '.join(EXPERIMENTS)}")
+        cfg, seeds = _config(args, experiment), _seeds(args.seeds)
+        if not seeds:
+            raise SystemExit("--seeds is empty; give e.g. 0 or 0,1,2")
+        train, test = _load(args.data_dir, experiment)
+        t0 = time.time()
+        results = run_seeds(experiment, cfg, seeds, train, test)
+        doc = _document(experiment, cfg, results, time.time() - t0)
+        out = (Path(args.out_dir) / REFERENCE_FILES[experiment] if args.command == "reference"
+               else args.out and Path(args.out))
+        ratio = doc["summary"].get("ratio", {})
+        if ratio.get("n"):
+            print(f"{experiment}: ratio over {ratio['n']} seed(s) {ratio['mean']:.2f} "
+                  f"+- {ratio['std']:.2f} (min {ratio['min']:.2f}, max {ratio['max']:.2f})")
+        if out:
+            write_json_atomic(doc, out)
+            print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""Running the experiments: pure functions of (config, data) returning results.
+
+Training error is the *running* error: the fraction of mistakes the net made
+on the last ``record_every`` batches while it trained on them (what
+cuda-convnet printed, and cheap: no extra passes). Each record's x value is
+the number of epochs done at the end of its window (N images seen / N), so a
+curve lags the net by at most half a window. Epochs to the target error are
+interpolated linearly between the two records either side of the crossing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from alexnet.data import normalize, random_crop_flip
+
+from .config import ExperimentConfig, FourLayerCNN, initial_state
+
+
+class Stopped(Exception):
+    """Raised inside a run when ``should_stop()`` says so."""
+
+
+@dataclass
+class Curve:
+    """One net's curve: training error at fractional epochs; optional test error."""
+
+    lr: float
+    epochs: list = field(default_factory=list)
+    train_error: list = field(default_factory=list)
+    test_epochs: list = field(default_factory=list)
+    test_error: list = field(default_factory=list)
+    diverged: bool = False
+
+
+@dataclass
+class ExperimentResult:
+    """What a run produced; ``to_dict``/``from_dict`` round-trip through JSON."""
+
+    experiment: str  # "relu-tanh" or "lrn"
+    config: dict
+    curves: dict  # name ("relu", "tanh" / "lrn", "no-lrn") -> Curve
+    sweep: dict = field(default_factory=dict)  # name -> {lr: sweep training error}
+    epochs_to_target: dict = field(default_factory=dict)  # name -> float, or None if not reached
+    ratio: float | None = None  # tanh epochs / relu epochs, when both reached the target
+    ratio_lower_bound: float | None = None  # epochs cap / relu epochs, when only relu did
+    test_error: dict = field(default_factory=dict)  # name -> final test error (LRN ablation)
+    stopped: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExperimentResult":
+        d = dict(d)
+        d["curves"] = {k: Curve(**v) for k, v in d["curves"].items()}
+        return cls(**d)
+
+
+def epochs_to_target(epochs, errors, target: float) -> float | None:
+    """First epoch at which the curve reaches ``target``, linearly interpolated."""
+    for i, (x, e) in enumerate(zip(epochs, errors)):
+        if e <= target:
+            if i == 0:
+                return float(x)
+            x0, e0 = epochs[i - 1], errors[i - 1]
+            return float(x0 + (e0 - target) / (e0 - e) * (x - x0))
+    return None
+
+
+def _check_data(data, what: str) -> None:
+    if data is None or len(data) == 0:
+        raise ValueError(f"the {what} data is empty: load CIFAR-10 with "
+                         "alexnet.data.load_cifar10(data_dir) or pass a non-empty TensorDataset")
+    if data.images.dtype != torch.uint8 or data.images.dim() != 4 or data.images.shape[-1] != 32:
+        raise ValueError(f"{what} images must be uint8 (N, 3, 32, 32), got "
+                         f"{data.images.dtype} {tuple(data.images.shape)}")
+
+
+def _subset(images, labels, n: int, seed: int):
+    if not n or n >= len(labels):
+        return images, labels
+    keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
+    return images[keep], labels[keep]
+
+
+class _Trainer:
+    """One net at one learning rate, trained in pieces so a sweep can pick and continue."""
+
+    def __init__(self, name, net, lr, images, labels, cfg: ExperimentConfig):
+        self.name, self.net, self.cfg, self.images, self.labels = name, net, cfg, images, labels
+        self.opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+        self.curve = Curve(lr=lr)
+        self.n = len(labels)
+        self.steps_per_epoch = math.ceil(self.n / cfg.batch_size)
+        self.step, self.window, self.order, self.gen = 0, [0, 0], None, None
+        self.done = False
+        self.wrong_seen = [0, 0]  # mistakes and images since mark(): the sweep's score
+
+    @property
+    def epoch(self) -> float:
+        return self.step / self.steps_per_epoch
+
+    def reached(self) -> float | None:
+        return epochs_to_target(self.curve.epochs, self.curve.train_error, self.cfg.target_error)
+
+    def train_until(self, until_epoch: float, should_stop, on_record) -> None:
+        cfg, net = self.cfg, self.net
+        last = math.ceil(round(until_epoch * self.steps_per_epoch, 6))
+        net.train()
+        while self.step < last and not self.done:
+            if should_stop():
+                raise Stopped
+            e, i = divmod(self.step, self.steps_per_epoch)
+            if i == 0:  # the data order of epoch e is a function of (seed, e): the same for all nets
+                self.gen = torch.Generator().manual_seed(cfg.seed * 100_003 + e)
+                self.order = torch.randperm(self.n, generator=self.gen)
+            idx = self.order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            x, y = self.images[idx], self.labels[idx]
+            if cfg.augment:
+                x = random_crop_flip(x, self.gen)
+            for g in self.opt.param_groups:  # AK 5: lr / 10 late in training
+                g["lr"] = self.curve.lr * (0.1 if self.epoch >= cfg.lr_drop_at * cfg.epochs else 1.0)
+            logits = net(normalize(x))  # (B, 10)
+            loss = F.cross_entropy(logits, y)
+            if not math.isfinite(loss.item()):
+                self.curve.diverged = self.done = True  # this lr is too high: the sweep drops it
+                return
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            wrong = int((logits.argmax(1) != y).sum())
+            for acc in (self.window, self.wrong_seen):
+                acc[0] += wrong
+                acc[1] += len(y)
+            self.step += 1
+            if self.step % cfg.record_every == 0:
+                self.curve.epochs.append(self.step / self.steps_per_epoch)
+                self.curve.train_error.append(self.window[0] / self.window[1])
+                self.window = [0, 0]
+                if cfg.stop_at_target and self.reached() is not None:
+                    self.done = True
+                on_record(self)
+
+
+def _pick_lr(name, candidates, cfg, state, images, labels, should_stop, on_record):
+    """AK 3.1: each net's lr tuned for speed. Every candidate trains ``sweep_epochs``
+    from the same weights; the lowest error over the sweep's second half wins and goes on."""
+    runs, scores = [], {}
+    for lr in candidates:
+        net = FourLayerCNN(name, cfg.widths, lrn=cfg.lrn)
+        net.load_state_dict(state)
+        t = _Trainer(name, net, lr, images, labels, cfg)
+        if len(candidates) > 1:
+            t.train_until(cfg.sweep_epochs / 2, should_stop, on_record)
+            t.wrong_seen = [0, 0]
+            t.train_until(cfg.sweep_epochs, should_stop, on_record)
+            scores[lr] = math.inf if t.curve.diverged else t.wrong_seen[0] / max(1, t.wrong_seen[1])
+        runs.append(t)
+    if len(candidates) > 1 and all(math.isinf(s) for s in scores.values()):
+        raise FloatingPointError(f"{name}: every learning rate in {candidates} diverged; try smaller ones")
+    best = min(runs, key=lambda t: (scores.get(t.curve.lr, 0.0), t.curve.lr))
+    return best, {str(k): v for k, v in scores.items()}
+
+
+def _reporter(progress, result, budget):
+    done_before = {"epochs": 0.0}
+
+    def on_record(t: _Trainer) -> None:
+        if progress is None:
+            return
+        result.curves[t.name] = t.curve
+        frac = min(1.0, (done_before["epochs"] + t.epoch) / budget)
+        progress({"experiment": result.experiment, "net": t.name, "lr": t.curve.lr,
+                  "epoch": t.epoch, "train_error": t.curve.train_error[-1], "fraction": frac,
+                  "partial": result.to_dict()})
+    return on_record, done_before
+
+
+def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=None) -> ExperimentResult:
+    """AK Fig. 1: train each activation from the same weights until the target error.
+
+    ``data``: CIFAR-10 training TensorDataset (uint8). ``progress(dict)`` gets the
+    partial result after every record; ``should_stop()`` ends the run early
+    (the result then has ``stopped=True``).
+    """
+    cfg = config.validate()
+    _check_data(data, "training")
+    t0, should_stop = time.time(), should_stop or (lambda: False)
+    images, labels = _subset(data.images, data.labels, cfg.subset, cfg.seed)
+    state = initial_state(cfg)
+    result = ExperimentResult("relu-tanh", cfg.to_dict(), {})
+    budget = sum(cfg.epochs + (len(cfg.lrs[a]) - 1) * cfg.sweep_epochs for a in cfg.activations)
+    on_record, done = _reporter(progress, result, budget)
+    try:
+        for name in cfg.activations:
+            best, result.sweep[name] = _pick_lr(name, cfg.lrs[name], cfg, state, images, labels,
+                                                should_stop, on_record)
+            done["epochs"] += (len(cfg.lrs[name]) - 1) * cfg.sweep_epochs
+            result.curves[name] = best.curve
+            best.train_until(cfg.epochs, should_stop, on_record)
+            result.epochs_to_target[name] = best.reached()
+            done["epochs"] += cfg.epochs
+    except Stopped:
+        result.stopped = True
+    r, t = result.epochs_to_target.get("relu"), result.epochs_to_target.get("tanh")
+    if r and t:
+        result.ratio = t / r
+    elif r and "tanh" in result.epochs_to_target and not result.stopped:
+        result.ratio_lower_bound = cfg.epochs / r
+    result.seconds = time.time() - t0
+    return result
+
+
+@torch.no_grad()
+def _test_error(net, images, labels, batch: int = 500) -> float:
+    was = net.training
+    net.eval()
+    try:
+        wrong = sum(int((net(normalize(images[i:i + batch])).argmax(1) != labels[i:i + batch]).sum())
+                    for i in range(0, len(labels), batch))
+    finally:
+        net.train(was)
+    return wrong / len(labels)
+
+
+def run_lrn_ablation(config: ExperimentConfig, train, test, progress=None,
+                     should_stop=None) -> ExperimentResult:
+    """AK 3.3 on CIFAR-10: the same net and weights with and without LRN; test error.
+
+    Uses ``config.activations[0]`` and its first lr (no sweep: both nets train alike).
+    """
+    cfg = config.validate()
+    _check_data(train, "training")
+    _check_data(test, "test")
+    t0, should_stop = time.time(), should_stop or (lambda: False)
+    images, labels = _subset(train.images, train.labels, cfg.subset, cfg.seed)
+    test_x, test_y = _subset(test.images, test.labels, cfg.test_subset, cfg.seed + 1)
+    act, state = cfg.activations[0], initial_state(cfg)
+    result = ExperimentResult("lrn", cfg.to_dict(), {})
+    on_record, done = _reporter(progress, result, 2 * cfg.epochs)
+    try:
+        for name, lrn in (("no-lrn", False), ("lrn", True)):
+            net = FourLayerCNN(act, cfg.widths, lrn=lrn)
+            net.load_state_dict(state)
+            t = _Trainer(name, net, cfg.lrs[act][0], images, labels, cfg)
+            result.curves[name], at = t.curve, cfg.test_every
+            while t.epoch < cfg.epochs - 1e-9 and not t.done:
+                t.train_until(min(at, cfg.epochs), should_stop, on_record)
+                t.curve.test_epochs.append(t.epoch)
+                t.curve.test_error.append(_test_error(net, test_x, test_y))
+                at += cfg.test_every
+                if t.curve.train_error:
+                    on_record(t)  # the app sees the new test point at once
+            result.test_error[name] = t.curve.test_error[-1]
+            result.epochs_to_target[name] = t.reached()
+            done["epochs"] += cfg.epochs
+    except Stopped:
+        result.stopped = True
+    result.seconds = time.time() - t0
+    return result
+
+
+def summarize(results) -> dict:
+    """Mean, spread and per-seed values over several seeds' results."""
+    def stats(values):
+        v = [x for x in values if x is not None]
+        if not v:
+            return {"per_seed": values, "n": 0}
+        mean = sum(v) / len(v)
+        std = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+        return {"per_seed": values, "n": len(v), "mean": mean, "std": std, "min": min(v), "max": max(v)}
+
+    names = list(results[0].curves) if results else []
+    out = {"epochs_to_target": {n: stats([r.epochs_to_target.get(n) for r in results]) for n in names},
+           "lr": {n: [r.curves[n].lr for r in results] for n in names}}
+    if results and results[0].experiment == "relu-tanh":
+        out["ratio"] = stats([r.ratio for r in results])
+    else:
+        out["test_error"] = {n: stats([r.test_error.get(n) for r in results]) for n in names}
+    return out

@@ -1,0 +1,226 @@
+"""Convergence experiments (AK 3.1 Fig. 1, AK 3.3): tiny synthetic runs, jobs, errors."""
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+from alexnet.data import CIFAR10_CLASSES, TensorDataset
+from analysis.experiments import (ExperimentConfig, ExperimentJob, ExperimentResult, FourLayerCNN,
+                                  epochs_to_target, initial_state, load_reference, preset,
+                                  run_lrn_ablation, run_relu_tanh)
+from analysis.experiments.__main__ import main as cli
+
+TINY = ExperimentConfig(lrs={"relu": (0.05, 0.1), "tanh": (0.05,)}, init="default",
+                        widths=(4, 4, 8), epochs=2.0, sweep_epochs=0.5, batch_size=32,
+                        record_every=2, stop_at_target=False)
+
+
+def synthetic(n=256, seed=0) -> TensorDataset:
+    """Learnable 32x32 images: each class a fixed blocky colour pattern, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    patterns = torch.randn(10, 3, 4, 4, generator=g).repeat_interleave(8, 2).repeat_interleave(8, 3)
+    labels = torch.arange(n) % 10
+    x = 128 + 50 * patterns[labels] + 25 * torch.randn(n, 3, 32, 32, generator=g)
+    return TensorDataset(x.clamp(0, 255).to(torch.uint8), labels, CIFAR10_CLASSES)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic()
+
+
+def test_epochs_to_target_hand_worked():
+    # Between (1.0, 0.30) and (1.5, 0.20) the 0.25 line is crossed half-way.
+    assert epochs_to_target([0.5, 1.0, 1.5], [0.5, 0.3, 0.2], 0.25) == pytest.approx(1.25)
+    assert epochs_to_target([0.5, 1.0], [0.2, 0.1], 0.25) == 0.5
+    assert epochs_to_target([0.5, 1.0], [0.5, 0.4], 0.25) is None
+
+
+def test_net_matches_torch_layers():
+    """The four-layer net with LRN equals the same stack built from torch's own layers."""
+    net = FourLayerCNN("tanh", (4, 6, 8), lrn=True)
+    ref = nn.Sequential(net.layers.conv1, nn.Tanh(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0),
+                        nn.MaxPool2d(3, 2, 1), net.layers.conv2, nn.Tanh(),
+                        nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2, 1),
+                        net.layers.conv3, nn.Tanh(), nn.MaxPool2d(3, 2, 1), nn.Flatten(),
+                        net.layers.fc)
+    x = torch.randn(3, 3, 32, 32) * 20  # large enough that LRN is not a constant factor
+    torch.testing.assert_close(net(x), ref(x))
+    assert net(x).shape == (3, 10)
+
+
+def test_initial_state_is_the_seeds_and_leaves_the_global_rng_alone():
+    cfg = replace(TINY, init="paper-gaussian", widths=(32, 32, 64))
+    before = torch.get_rng_state()
+    a, b = initial_state(cfg), initial_state(cfg)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["layers.conv1.weight"], initial_state(replace(cfg, seed=1))["layers.conv1.weight"])
+    w = a["layers.conv2.weight"]
+    assert abs(w.std().item() - 0.01) < 1e-3 and abs(w.mean().item()) < 1e-3
+    assert not a["layers.fc.bias"].any()
+
+
+def test_tiny_run_produces_well_formed_curves(data):
+    seen = []
+    r = run_relu_tanh(TINY, data, progress=seen.append)
+    steps_per_epoch = math.ceil(256 / 32)
+    for name in ("relu", "tanh"):
+        c = r.curves[name]
+        assert len(c.epochs) == len(c.train_error) == 2 * steps_per_epoch // 2
+        assert all(b > a for a, b in zip(c.epochs, c.epochs[1:]))
+        assert c.epochs[-1] == pytest.approx(2.0)
+        assert all(0.0 <= e <= 1.0 for e in c.train_error)
+    assert r.curves["relu"].lr in (0.05, 0.1) and set(r.sweep["relu"]) == {"0.05", "0.1"}
+    assert r.curves["relu"].train_error[-1] < 0.5  # the synthetic classes are learnable
+    assert seen and all(0.0 <= p["fraction"] <= 1.0 for p in seen)
+    assert seen[-1]["partial"]["curves"]["tanh"]["epochs"] == r.curves["tanh"].epochs
+    again = ExperimentResult.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert again == r
+
+
+def test_same_seed_same_curve(data):
+    cfg = replace(TINY, epochs=1.0, lrs={"relu": (0.05,), "tanh": (0.05,)})
+    a, b = run_relu_tanh(cfg, data), run_relu_tanh(cfg, data)
+    assert a.curves == b.curves  # bit-equal floats
+    c = run_relu_tanh(replace(cfg, seed=1), data)
+    assert c.curves["relu"].train_error != a.curves["relu"].train_error
+
+
+def test_ratio_and_stop_at_target(data):
+    cfg = replace(TINY, epochs=4.0, stop_at_target=True, target_error=0.6,
+                  lrs={"relu": (0.1,), "tanh": (0.1,)})
+    r = run_relu_tanh(cfg, data)
+    for name in ("relu", "tanh"):  # each net stops at the record where it passed the target
+        c = r.curves[name]
+        assert c.train_error[-1] <= 0.6 and all(e > 0.6 for e in c.train_error[:-1])
+    assert r.ratio == pytest.approx(r.epochs_to_target["tanh"] / r.epochs_to_target["relu"])
+
+
+def test_should_stop_ends_the_run_early(data):
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > 5
+
+    r = run_relu_tanh(replace(TINY, lrs={"relu": (0.05,), "tanh": (0.05,)}), data, should_stop=stop)
+    assert r.stopped and r.ratio is None and len(r.curves["relu"].epochs) == 2
+
+
+def test_lrn_ablation_reports_test_error(data):
+    cfg = replace(TINY, activations=("relu",), lrs={"relu": (0.05,)}, augment=True,
+                  weight_decay=5e-4, lr_drop_at=0.5)
+    r = run_lrn_ablation(cfg, data, synthetic(100, seed=0))
+    assert set(r.test_error) == {"no-lrn", "lrn"}
+    for c in r.curves.values():
+        assert c.test_epochs == [1.0, 2.0] and all(0 <= e <= 1 for e in c.test_error)
+        assert all(e in {i / 100 for i in range(101)} for e in c.test_error)  # k/100 mistakes
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(epochs=0.0), "epochs must be > 0"),
+    (dict(activations=("relu", "sigmoid")), "unknown activation 'sigmoid'; choose from relu, tanh"),
+    (dict(lrs={"relu": (0.0,), "tanh": (0.1,)}), "learning rates must be > 0"),
+    (dict(init="xavier"), "choose from paper-gaussian, default"),
+    (dict(target_error=1.5), "target_error must be in (0, 1)"),
+])
+def test_impossible_settings_are_refused(data, change, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run_relu_tanh(replace(TINY, **change), data)
+
+
+def test_no_data_is_refused(tmp_path, capsys):
+    empty = TensorDataset(torch.zeros(0, 3, 32, 32, dtype=torch.uint8), torch.zeros(0, dtype=torch.long),
+                          CIFAR10_CLASSES)
+    with pytest.raises(ValueError, match="data is empty"):
+        run_relu_tanh(TINY, empty)
+    with pytest.raises(SystemExit, match="does not exist|not in"):
+        cli(["relu-tanh", "--data-dir", str(tmp_path / "nowhere"), "--seeds", "0"])
+    with pytest.raises(SystemExit, match="unknown preset|invalid choice"):
+        cli(["relu-tanh", "--preset", "huge"])
+    with pytest.raises(FileNotFoundError, match="no reference results"):
+        load_reference("relu-tanh", folder=tmp_path)
+    assert preset("relu-tanh", "full").validate() and preset("lrn", "quick").validate()
+
+
+# --- background jobs: a real worker process over a real ImageFolder tree ---------------
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("cifar")
+    for split, n, seed in (("train", 200, 0), ("test", 50, 0)):
+        ds = synthetic(n, seed)
+        for i, (img, y) in enumerate(zip(ds.images, ds.labels)):
+            folder = root / split / CIFAR10_CLASSES[y]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))  # the worker inherits it
+
+
+def _wait(cond, timeout=90):
+    end = time.time() + timeout
+    while not cond():
+        assert time.time() < end, "timed out"
+        time.sleep(0.1)
+
+
+def test_jobs_finish_side_by_side(tmp_path, data_dir, cache):
+    cfg = replace(TINY, epochs=1.0, lrs={"relu": (0.05,), "tanh": (0.05,)})
+    a = ExperimentJob.start(tmp_path / "a", "relu-tanh", cfg, data_dir, threads=1)
+    b = ExperimentJob.start(tmp_path / "b", "lrn", replace(cfg, activations=("relu",)), data_dir, threads=1)
+    _wait(lambda: not a.running() and not b.running())
+    assert a.progress()["state"] == "done", (tmp_path / "a" / "worker.log").read_text()
+    assert b.progress()["state"] == "done", (tmp_path / "b" / "worker.log").read_text()
+    ra = ExperimentJob.attach(tmp_path / "a").result()
+    assert ra.curves["tanh"].epochs[-1] == pytest.approx(1.0) and ra.config == cfg.to_dict()
+    assert set(b.result().test_error) == {"no-lrn", "lrn"}
+
+
+def test_stopped_or_killed_jobs_leave_no_half_written_results(tmp_path, data_dir, cache):
+    cfg = replace(TINY, epochs=200.0, lrs={"relu": (0.05,), "tanh": (0.05,)})
+    soft = ExperimentJob.start(tmp_path / "soft", "relu-tanh", cfg, data_dir, threads=1)
+    hard = ExperimentJob.start(tmp_path / "hard", "relu-tanh", cfg, data_dir, threads=1)
+    parsed = 0
+
+    def has_curve(job):  # every read of a live job's files parses
+        nonlocal parsed
+        p = json.loads((job.dir / "progress.json").read_text())
+        parsed += 1
+        return len(p.get("partial", {}).get("curves", {}).get("relu", {}).get("epochs", [])) >= 3
+
+    _wait(lambda: has_curve(soft) and has_curve(hard))
+    soft.stop()
+    os.killpg(json.loads((hard.dir / "job.json").read_text())["pid"], signal.SIGKILL)
+    _wait(lambda: not hard.running())
+    assert parsed > 2
+    for job, state in ((soft, "stopped"), (hard, "failed")):
+        assert not (job.dir / "result.json").exists() and job.result() is None
+        assert job.progress()["state"] == state
+        for f in job.dir.glob("*.json"):
+            json.loads(f.read_text())
+        assert not list(job.dir.glob(".*.tmp")) or job is hard  # a kill may strand a tmp file
+    assert len(soft.progress()["partial"]["curves"]["relu"]["epochs"]) >= 3
+
+
+def test_job_with_bad_data_dir_fails_clearly(tmp_path, cache):
+    job = ExperimentJob.start(tmp_path / "j", "relu-tanh", TINY, tmp_path / "nowhere", threads=1)
+    _wait(lambda: not job.running())
+    p = job.progress()
+    assert p["state"] == "failed" and "FileNotFoundError" in p["error"]
+    with pytest.raises(ValueError, match="unknown experiment"):
+        ExperimentJob.start(tmp_path / "k", "dropout", TINY, tmp_path)
