@@ -12,7 +12,7 @@ temporaries per step. On the CPU every fresh large tensor pays a page fault
 per 4 KiB on first touch, which costs more than the arithmetic. Here:
 
 - the tensor is processed in blocks of about ``_BLOCK_BYTES`` that stay in
-  the L2 cache, with a few small scratch buffers reused for every block;
+  cache, with a few small scratch buffers reused for every block;
 - the window sum is n-1 shifted in-place adds along the channel axis;
 - ``d ** -0.75`` is ``rsqrt(d * sqrt(d))`` (``pow`` is not vectorised);
 - only the input is saved: the backward pass recomputes the denominator
@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
-_BLOCK_BYTES = 128 * 1024  # one block of the input; five such buffers fit in L2
+_BLOCK_BYTES = 512 * 1024  # per block of the input: its scratch buffers stay in L2/L3
 
 
 def _blocks(batch: int, channels: int, length: int, itemsize: int):
@@ -59,38 +60,22 @@ def _shifts(size: int, channels: int, transpose: bool):
     return [o for o in offsets if o != 0 and abs(o) < channels]
 
 
-def _window_sum_(out: torch.Tensor, src: torch.Tensor, shifts) -> torch.Tensor:
-    """out += sum over shifts of src shifted along dim 1; (B, C, L) blocks."""
+def _window_sum_(out: torch.Tensor, src: torch.Tensor, shifts, scale: float = 1.0) -> torch.Tensor:
+    """out += scale * (src shifted along dim 1), summed over shifts; (B, C, L) blocks."""
     c = src.shape[1]
     for o in shifts:
         if o > 0:
-            out[:, : c - o].add_(src[:, o:])
+            out[:, : c - o].add_(src[:, o:], alpha=scale)
         else:
-            out[:, -o:].add_(src[:, : c + o])
+            out[:, -o:].add_(src[:, : c + o], alpha=scale)
     return out
 
 
-class _Scratch:
-    """Small buffers reused for every block (no page faults after the first)."""
-
-    def __init__(self, like: torch.Tensor, shape, count: int):
-        n = 1
-        for s in shape:
-            n *= s
-        self.flat = [torch.empty(n, dtype=like.dtype, device=like.device) for _ in range(count)]
-
-    def take(self, shape):
-        n = 1
-        for s in shape:
-            n *= s
-        return [f[:n].view(shape) for f in self.flat]
-
-
-def _denominator(xs, s, d, r, size, alpha, beta, k, shifts):
+def _denominator(xs, d, r, size, alpha, beta, k, shifts):
     """d = k + alpha/n * window sum of xs^2 and r = d^-beta, written into d and r."""
-    torch.mul(xs, xs, out=s).mul_(alpha / size)
-    torch.add(s, k, out=d)
-    _window_sum_(d, s, shifts)
+    s = torch.mul(xs, xs, out=r)  # r holds a^2 until the window sum is done
+    torch.add(k, s, alpha=alpha / size, out=d)  # k: a 0-d tensor
+    _window_sum_(d, s, shifts, alpha / size)
     if beta == 0.75:  # the paper's beta
         torch.sqrt(d, out=r).mul_(d).rsqrt_()
     elif beta == 0.5:
@@ -99,25 +84,43 @@ def _denominator(xs, s, d, r, size, alpha, beta, k, shifts):
         torch.log(d, out=r).mul_(-beta).exp_()
 
 
+def _scratch(like: torch.Tensor, shape, count: int) -> list[torch.Tensor]:
+    """Small buffers reused for every block (no page faults after the first)."""
+    return [torch.empty(shape, dtype=like.dtype, device=like.device) for _ in range(count)]
+
+
+def _fit(buffers, shape) -> list[torch.Tensor]:
+    """The buffers cut down to a (smaller) last block."""
+    if buffers[0].shape == shape:
+        return buffers
+    n = 1
+    for s in shape:
+        n *= s
+    return [b.view(-1)[:n].view(shape) for b in buffers]
+
+
 class _LRNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k, groups):
         n, ch = x.shape[:2]
         xv = x.contiguous().view(n * groups, ch // groups, -1)  # (N*G, C/G, H*W)
         y = torch.empty_like(xv)
-        fwd = _shifts(size, xv.shape[1], transpose=False)
-        first = next(_blocks(*xv.shape, x.element_size()))
-        scratch = _Scratch(x, xv[first].shape, 3)
-        for rows, cols in _blocks(*xv.shape, x.element_size()):
+        shifts = _shifts(size, xv.shape[1], transpose=False)
+        blocks = list(_blocks(*xv.shape, x.element_size()))
+        buffers = _scratch(x, xv[blocks[0][0], :, blocks[0][1]].shape, 2)
+        k_t = torch.tensor(k, dtype=x.dtype, device=x.device)
+        for rows, cols in blocks:
             xs = xv[rows, :, cols]
-            s, d, r = scratch.take(xs.shape)
-            _denominator(xs, s, d, r, size, alpha, beta, k, fwd)
+            d, r = _fit(buffers, xs.shape)
+            _denominator(xs, d, r, size, alpha, beta, k_t, shifts)
             torch.mul(xs, r, out=y[rows, :, cols])
+        # Only x is saved (the ReLU before keeps it anyway); backward recomputes d.
         ctx.save_for_backward(x)
         ctx.args = (size, alpha, beta, k, groups)
         return y.view_as(x)
 
     @staticmethod
+    @once_differentiable  # the hand-written backward is not itself differentiable
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         size, alpha, beta, k, groups = ctx.args
@@ -128,16 +131,17 @@ class _LRNFunction(torch.autograd.Function):
         fwd = _shifts(size, xv.shape[1], transpose=False)
         bwd = _shifts(size, xv.shape[1], transpose=True)
         coef = 2.0 * alpha * beta / size
-        first = next(_blocks(*xv.shape, x.element_size()))
-        scratch = _Scratch(x, xv[first].shape, 5)
-        for rows, cols in _blocks(*xv.shape, x.element_size()):
+        blocks = list(_blocks(*xv.shape, x.element_size()))
+        buffers = _scratch(x, xv[blocks[0][0], :, blocks[0][1]].shape, 4)
+        k_t = torch.tensor(k, dtype=x.dtype, device=x.device)
+        for rows, cols in blocks:
             xs, gs = xv[rows, :, cols], gv[rows, :, cols]
-            s, d, r, t, u = scratch.take(xs.shape)
-            _denominator(xs, s, d, r, size, alpha, beta, k, fwd)
-            torch.mul(gs, xs, out=t).mul_(r).div_(d)  # g_j a_j d_j^(-beta-1)
+            d, r, t, u = _fit(buffers, xs.shape)
+            _denominator(xs, d, r, size, alpha, beta, k_t, fwd)
+            gr = r.mul_(gs)  # g_c d_c^-beta, in place of r
+            torch.mul(gr, xs, out=t).div_(d)  # g_j a_j d_j^(-beta-1)
             _window_sum_(u.copy_(t), t, bwd)  # sum over the j whose window holds c
-            torch.mul(gs, r, out=s)
-            torch.addcmul(s, xs, u, value=-coef, out=dx[rows, :, cols])
+            torch.addcmul(gr, xs, u, value=-coef, out=dx[rows, :, cols])
         return dx.view_as(x), None, None, None, None, None
 
 

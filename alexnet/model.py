@@ -235,8 +235,15 @@ class AlexNet(nn.Module):
         return self.classifier(self.features(x))
 
     def tower_slice(self, name: str, tower: int) -> slice:
-        """The output channels of layer ``name`` that belong to ``tower`` (0 or 1)."""
-        n = self.layer(name).weight.shape[0]
+        """The output channels of layer ``name`` that belong to ``tower`` (0 or 1).
+
+        A stage without weights (``act1``, ``lrn2``, ``pool5``) has the
+        channels of the last weighted layer before it.
+        """
+        self.layer(name)  # clear error for an unknown name
+        names = self.layer_names
+        weighted = [n for n in names[: names.index(name) + 1] if hasattr(self.layer(n), "weight")]
+        n = self.layer(weighted[-1]).weight.shape[0]
         towers = self.config.towers
         if not 0 <= tower < towers:
             raise ValueError(f"tower must be in [0, {towers}), got {tower}")
