@@ -199,6 +199,18 @@ def ten_crop(images: torch.Tensor, size: int) -> torch.Tensor:
     return torch.stack(TF.ten_crop(images, [size, size]), dim=1)
 
 
-def cifar_ten_crop(images: torch.Tensor, pad: int = 2) -> torch.Tensor:
-    """CIFAR-scale 10-crop: the crops of a zero-padded 32x32 image (train-time geometry)."""
-    return ten_crop(F.pad(images, (pad, pad, pad, pad)), images.shape[-1])
+def cifar_ten_crop(images: torch.Tensor, pad: int = 2, fill=None) -> torch.Tensor:
+    """CIFAR-scale 10-crop: the crops of a padded 32x32 image (train-time geometry).
+
+    Training pads uint8 images with black; for batches that are already
+    normalised pass ``fill`` = the normalised black, ``-mean / std`` per channel.
+    """
+    if fill is None:
+        return ten_crop(F.pad(images, (pad, pad, pad, pad)), images.shape[-1])
+    f = torch.as_tensor(fill, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    return ten_crop(F.pad(images - f, (pad, pad, pad, pad)) + f, images.shape[-1])
+
+
+def normalised_black(mean=CIFAR10_MEAN, std=CIFAR10_STD) -> tuple[float, ...]:
+    """The value a black pixel takes after ``normalize``."""
+    return tuple(-m / s for m, s in zip(mean, std))

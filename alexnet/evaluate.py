@@ -82,7 +82,7 @@ def _folder_batches(loaded, data_dir, batch_size: int, limit: int, workers: int)
 
 
 def main(argv=None) -> None:
-    from .data import BatchIterator, cifar_ten_crop, load_cifar10, ten_crop
+    from .data import BatchIterator, cifar_ten_crop, load_cifar10, normalised_black, ten_crop
     from .weights import load_model
 
     p = argparse.ArgumentParser(prog="python -m alexnet.evaluate", description=__doc__.splitlines()[0])
@@ -107,11 +107,13 @@ def main(argv=None) -> None:
         crops = lambda x: ten_crop(x, 224)  # noqa: E731
     else:
         data = load_cifar10(a.data_dir, train=False, download=a.download)
-        if a.limit:
-            data.images, data.labels = data.images[:a.limit], data.labels[:a.limit]
+        if a.limit:  # a seeded random subset: the test set is sorted by class
+            keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:a.limit]
+            data.images, data.labels = data.images[keep], data.labels[keep]
         single = ten = list(BatchIterator(data, a.batch_size, train=False, mean=loaded.mean,
                                           std=loaded.std).epoch(0))
-        crops = cifar_ten_crop
+        black = normalised_black(loaded.mean, loaded.std)
+        crops = lambda x: cifar_ten_crop(x, fill=black)  # noqa: E731
     print("single crop:", evaluate(model, single, progress=True))
     if a.ten_crop:
         print("10-crop:    ", evaluate(model, ten, ten_crop=crops, progress=True))

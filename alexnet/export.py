@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_checkpoint, save_atomic
-from .data import BatchIterator, cifar_ten_crop, load_cifar10
+from .data import BatchIterator, cifar_ten_crop, load_cifar10, normalised_black
 from .evaluate import evaluate
 from .weights import CIFAR10_FILE, CIFAR10_MANIFEST, PRETRAINED, load_path, sha256
 
@@ -71,7 +71,9 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
     test = load_cifar10(data_dir, train=False)
     batches = list(BatchIterator(test, 500, train=False, mean=loaded.mean, std=loaded.std).epoch(0))
     single = evaluate(loaded.model, batches, progress=True)
-    ten = evaluate(loaded.model, batches, ten_crop=cifar_ten_crop, progress=True)
+    black = normalised_black(loaded.mean, loaded.std)
+    ten = evaluate(loaded.model, batches, progress=True,
+                   ten_crop=lambda x: cifar_ten_crop(x, fill=black))
 
     towers = None
     try:
