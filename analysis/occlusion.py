@@ -11,8 +11,8 @@ would cross the edge is cut off there. So ``base_probability - probability``
 is exactly the per-window output change captum averages into its pixels.
 
 Speed: the square changes only a few pixels, so in every stage of
-``model.features`` only the outputs whose receptive field meets it change
-(ZF's own observation that occlusion is local). Each occluded copy carries
+``model.features`` only the outputs whose receptive field meets it change.
+Each occluded copy carries
 just that window ("patch") and borrows the rest from the unoccluded pass;
 the convolutions and pools run on the patches alone. This is exact: every
 patch output is computed from the same inputs as in a full pass.
@@ -26,8 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from alexnet.lrn import LocalResponseNorm
+
 from ._layers import check_images
 
+LAST = torch.channels_last
 LAYER = "act5"  # ZF "layer 5": conv5 after its rectifier, before pool5
 DEFAULT_SIZE = {32: 8, 224: 32}  # occluder side for the two input sizes we ship
 DEFAULT_STRIDE = {32: 2, 224: 16}  # 13 x 13 positions for both
@@ -69,9 +72,9 @@ def _check(images, size, stride, baseline, batch_size) -> None:
     if not isinstance(stride, int) or not 1 <= stride <= size:
         raise ValueError(f"stride must be an integer from 1 to size={size} so that every pixel "
                          f"is occluded at least once, got {stride!r}")
-    if isinstance(baseline, torch.Tensor) and baseline.numel() not in (1, images.shape[1]):
+    if torch.as_tensor(baseline).numel() not in (1, images.shape[1]):
         raise ValueError(f"baseline must be a number or one value per channel "
-                         f"({images.shape[1]}), got shape {tuple(baseline.shape)}")
+                         f"({images.shape[1]}), got {baseline!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
@@ -106,7 +109,9 @@ def occlusion(model: nn.Module, images: torch.Tensor, target=None, size: int | N
         corners = torch.cartesian_prod(rows, cols).tolist()  # P*Q (top, left), row-major
         maps = []
         for i in range(b):
-            x, sweep = images[i:i + 1], []
+            # Channels-last: oneDNN's convolutions and pools run several times
+            # faster on (N, H, W, C) memory than on (N, C, H, W) on the CPU.
+            x, sweep = images[i:i + 1].contiguous(memory_format=LAST), []
             for j in range(0, len(corners), batch_size):
                 boxes = [(t, l, min(t + size, h) - t, min(l + size, w) - l)
                          for t, l in corners[j:j + batch_size]]
@@ -142,7 +147,7 @@ def _per_image(value, default: torch.Tensor, n: int, what: str) -> torch.Tensor:
 
 def _occlude(x: torch.Tensor, boxes, grey: torch.Tensor) -> torch.Tensor:
     """(1, C, H, W) -> (N, C, H, W) copies, copy n grey inside boxes[n] = (top, left, h, w)."""
-    out = x.repeat(len(boxes), 1, 1, 1)
+    out = x.repeat(len(boxes), 1, 1, 1).contiguous(memory_format=LAST)
     for n, (t, l, bh, bw) in enumerate(boxes):
         out[n, :, t:t + bh, l:l + bw] = grey
     return out
@@ -154,6 +159,10 @@ def _sweep_full(model, x, boxes, grey):
     return a[LAYER].sum((2, 3)), a["fc8"]
 
 
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
 def _geometry(m: nn.Module):
     """(kernel, stride, padding, fill) of a stage that mixes neighbours; None if pointwise."""
     if isinstance(m, nn.Conv2d):
@@ -161,11 +170,11 @@ def _geometry(m: nn.Module):
             raise NotImplementedError
         return m.kernel_size, m.stride, m.padding, 0.0
     if isinstance(m, nn.MaxPool2d):
-        k, s, p = (nn.modules.utils._pair(v) for v in (m.kernel_size, m.stride, m.padding))
+        k, s, p = (_pair(v) for v in (m.kernel_size, m.stride, m.padding))
         if m.dilation not in (1, (1, 1)) or m.ceil_mode:
             raise NotImplementedError
         return k, s, p, float("-inf")
-    if isinstance(m, (nn.ReLU, nn.Tanh, nn.Dropout)) or type(m).__name__ == "LocalResponseNorm":
+    if isinstance(m, (nn.ReLU, nn.Tanh, nn.LocalResponseNorm, LocalResponseNorm)):
         return None  # each output pixel depends on the same input pixel only
     raise NotImplementedError
 
@@ -196,7 +205,7 @@ def _sweep_reuse(model, x, boxes, grey):
     for name, m, geo in stages:
         out = m(base)  # (1, C', H', W') the unoccluded output
         if geo is None:
-            patch = m(patch)
+            patch = m(patch).contiguous(memory_format=LAST)  # LRN returns (N, C, H, W)
         else:
             (k, s, p, fill), hw = geo, out.shape[2:]
             # Outputs o whose inputs [o*s - p, o*s - p + k) meet [a, a + L):
@@ -221,22 +230,23 @@ def _sweep_reuse(model, x, boxes, grey):
 def _windows(base, patch, corners, at, n_in, pad, fill) -> torch.Tensor:
     """(N, C, *n_in): each copy's map over the window at ``corners`` (may lie in the padding)."""
     padded = F.pad(base[0], (pad[1], pad[1], pad[0], pad[0]), value=fill)  # (C, H+2p, W+2p)
-    out = []
+    out = torch.empty((len(corners), base.shape[1], *n_in), dtype=base.dtype, device=base.device,
+                      memory_format=LAST)
     for n, (r, c) in enumerate(corners):
-        win = padded[:, r + pad[0]:r + pad[0] + n_in[0], c + pad[1]:c + pad[1] + n_in[1]].clone()
+        win = out[n]
+        win.copy_(padded[:, r + pad[0]:r + pad[0] + n_in[0], c + pad[1]:c + pad[1] + n_in[1]])
         if patch is not None:  # overlay the copy's own outputs where the windows meet
             (t, l), (ph, pw) = at[n], patch.shape[2:]
             r0, r1 = max(r, t), min(r + n_in[0], t + ph)
             c0, c1 = max(c, l), min(c + n_in[1], l + pw)
             if r0 < r1 and c0 < c1:
                 win[:, r0 - r:r1 - r, c0 - c:c1 - c] = patch[n, :, r0 - t:r1 - t, c0 - l:c1 - l]
-        out.append(win)
-    return torch.stack(out)
+    return out
 
 
 def _paste(base, patch, at) -> torch.Tensor:
     """(N, C, H, W) full maps: ``base`` with each copy's patch written in."""
-    full = base.repeat(len(at), 1, 1, 1)
+    full = base.repeat(len(at), 1, 1, 1).contiguous(memory_format=LAST)
     ph, pw = patch.shape[2:]
     for n, (t, l) in enumerate(at):
         full[n, :, t:t + ph, l:l + pw] = patch[n]

@@ -12,6 +12,10 @@ from alexnet.weights import TORCHVISION_CONFIG
 from analysis._layers import Box, receptive_field
 from analysis.deconv import project
 
+# captum warns that it sets requires_grad and hooks ReLUs; both are expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:.*(require gradients|backward hooks):UserWarning")
+SMALL_FC = (64, 192, 384, 256, 256, 64, 64)  # torchvision conv widths; small fc6/fc7 keep tests fast
+
 
 class Hand(nn.Module):
     """conv 2x2 -> ReLU -> max-pool 2x2/2 -> conv 2x2 -> ReLU, one channel, no biases."""
@@ -87,7 +91,7 @@ def test_matches_captum_cifar_without_lrn(layer):
 
 def test_matches_captum_torchvision_variant():
     torch.manual_seed(1)
-    model = AlexNet(TORCHVISION_CONFIG.replace(init="kaiming")).train()  # mode is left alone
+    model = AlexNet(TORCHVISION_CONFIG.replace(init="kaiming", widths=SMALL_FC)).train()  # mode is left alone
     x = torch.randn(1, 3, 224, 224)
     p = project(model, x, "act5", 16)
     assert p.value[0] > 0
@@ -118,7 +122,7 @@ def test_does_not_touch_model_and_lrn_is_skipped():
 
 def test_receptive_fields_textbook_alexnet():
     # torchvision AlexNet: RF 11, 19, 51, 67, 99, 131, 163, 195 (stride 4 then pools x2).
-    model = AlexNet(TORCHVISION_CONFIG)
+    model = AlexNet(TORCHVISION_CONFIG.replace(widths=SMALL_FC))
     sizes = {"conv1": 11, "pool1": 19, "conv2": 51, "pool2": 67, "conv3": 99,
              "conv4": 131, "conv5": 163, "pool5": 195}
     for layer, s in sizes.items():
@@ -128,9 +132,10 @@ def test_receptive_fields_textbook_alexnet():
     assert receptive_field(model, "conv1", 0, 0).clip(224, 224) == Box(0, 0, 9, 9)
 
 
-def test_projection_lies_in_receptive_field():
+@pytest.mark.parametrize("activation", ["relu", "tanh"])  # tanh: no captum reference, still rectified
+def test_projection_lies_in_receptive_field(activation):
     torch.manual_seed(3)
-    model = AlexNet(AlexNetConfig(variant="cifar", num_classes=10, init="kaiming"))
+    model = AlexNet(AlexNetConfig(variant="cifar", num_classes=10, init="kaiming", activation=activation))
     x = torch.randn(4, 3, 32, 32)
     for layer in ("conv2", "pool2", "act4"):
         p = project(model, x, layer, 1)  # the strongest unit, so that it is positive
