@@ -144,8 +144,9 @@ def test_no_data_is_refused(tmp_path, capsys):
         run_relu_tanh(TINY, empty)
     with pytest.raises(SystemExit, match="does not exist|not in"):
         cli(["relu-tanh", "--data-dir", str(tmp_path / "nowhere"), "--seeds", "0"])
-    with pytest.raises(SystemExit, match="unknown preset|invalid choice"):
+    with pytest.raises(SystemExit):
         cli(["relu-tanh", "--preset", "huge"])
+    assert "invalid choice: 'huge' (choose from 'quick', 'full')" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="no reference results"):
         load_reference("relu-tanh", folder=tmp_path)
     assert preset("relu-tanh", "full").validate() and preset("lrn", "quick").validate()
@@ -172,7 +173,7 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))  # the worker inherits it
 
 
-def _wait(cond, timeout=90):
+def _wait(cond, timeout=300):  # generous: a loaded CI box is slow to start torch
     end = time.time() + timeout
     while not cond():
         assert time.time() < end, "timed out"
@@ -187,7 +188,8 @@ def test_jobs_finish_side_by_side(tmp_path, data_dir, cache):
     assert a.progress()["state"] == "done", (tmp_path / "a" / "worker.log").read_text()
     assert b.progress()["state"] == "done", (tmp_path / "b" / "worker.log").read_text()
     ra = ExperimentJob.attach(tmp_path / "a").result()
-    assert ra.curves["tanh"].epochs[-1] == pytest.approx(1.0) and ra.config == cfg.to_dict()
+    # 200 images, batch 32: 7 steps an epoch, a record every 2 steps -> the last at step 6
+    assert ra.curves["tanh"].epochs == pytest.approx([2 / 7, 4 / 7, 6 / 7]) and ra.config == cfg.to_dict()
     assert set(b.result().test_error) == {"no-lrn", "lrn"}
 
 

@@ -12,6 +12,7 @@ part of the config and of every result.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields, replace
 
@@ -87,9 +88,8 @@ class ExperimentConfig:
         return self
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["lrs"] = {k: list(v) for k, v in self.lrs.items()}
-        return d
+        """Plain JSON types (tuples become lists), so a result survives a JSON round trip."""
+        return json.loads(json.dumps(asdict(self)))
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExperimentConfig":
@@ -101,14 +101,17 @@ class ExperimentConfig:
 
 
 _RELU_TANH_FULL = ExperimentConfig(
-    lrs={"relu": (0.01, 0.02, 0.05), "tanh": (0.005, 0.01, 0.02, 0.05)},
+    lrs={"relu": (0.02, 0.05, 0.1), "tanh": (0.01, 0.02, 0.05, 0.1)},
     sweep_epochs=0.5, epochs=40.0, record_every=39)  # 391 steps an epoch: 10 records per epoch
 PRESETS = {
     "relu-tanh": {
         "full": _RELU_TANH_FULL,
-        # ~60 s on two cores: 5k images, lrs fixed by the full sweep's winners.
-        "quick": replace(_RELU_TANH_FULL, lrs={"relu": (0.02,), "tanh": (0.02,)},
-                         subset=5000, epochs=8.0, record_every=8),
+        # Meant for ~60 s on two cores: 5k images, one lr each. ReLU's 0.05 won a
+        # 1.5-epoch sweep over {0.02, 0.05, 0.1} on 5k images (running error at
+        # 1.4 epochs 0.89, 0.82, 0.90); tanh's is untuned. NOT yet shown to
+        # reach 25% within 8 epochs: rerun and tune when the CPU is free.
+        "quick": replace(_RELU_TANH_FULL, lrs={"relu": (0.05,), "tanh": (0.05,)},
+                         subset=5000, epochs=8.0, record_every=4),
     },
     "lrn": {
         # AK 3.3's CIFAR-10 claim (13% -> 11% test error): both nets trained

@@ -145,7 +145,10 @@ class ExperimentJob:
             time.sleep(0.05)
         pid = self._pid()
         if self.running() and pid:
-            os.killpg(pid, signal.SIGKILL)  # its own session: the worker and nothing else
+            try:
+                os.killpg(pid, signal.SIGKILL)  # its own session: the worker and nothing else
+            except ProcessLookupError:
+                pass  # it finished in the meantime
         if self._proc is not None:
             self._proc.wait()
 

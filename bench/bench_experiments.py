@@ -1,0 +1,53 @@
+"""Wall time of the convergence experiments on this machine.
+
+    python -m bench.bench_experiments --data-dir ~/.cache/alexnet-data/cifar10          # quick preset
+    python -m bench.bench_experiments --full --threads 2                               # + one full seed
+
+The issue's targets: the quick preset within about 60 s on two cores, the
+full ReLU-vs-tanh protocol (one seed) within 20 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from alexnet.data import load_cifar10
+from analysis.experiments import preset, run_relu_tanh
+
+
+def timed(name: str, cfg, data) -> float:
+    t0 = time.perf_counter()
+    r = run_relu_tanh(cfg, data)
+    wall = time.perf_counter() - t0
+    reached = ", ".join(f"{k} {v:.2f} ep" if v else f"{k} not reached"
+                        for k, v in r.epochs_to_target.items())
+    ratio = f"{r.ratio:.2f}" if r.ratio else (f"> {r.ratio_lower_bound:.2f}" if r.ratio_lower_bound else "n/a")
+    steps = sum(len(c.epochs) * cfg.record_every for c in r.curves.values())
+    print(f"{name:22s} {wall:7.1f} s  ({1e3 * wall / max(1, steps):.0f} ms/step over ~{steps} "
+          f"recorded steps; 25%: {reached}; ratio {ratio}; lr {dict((k, c.lr) for k, c in r.curves.items())})",
+          flush=True)
+    return wall
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default="~/.cache/alexnet-data/cifar10")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--full", action="store_true", help="also time the full protocol (one seed)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    data = load_cifar10(args.data_dir, train=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    timed("relu-tanh quick", preset("relu-tanh", "quick"), data)
+    if args.full:
+        from dataclasses import replace
+
+        timed("relu-tanh full (1 seed)", replace(preset("relu-tanh", "full"), seed=args.seed), data)
+
+
+if __name__ == "__main__":
+    main()
