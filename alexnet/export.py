@@ -33,7 +33,7 @@ def _train_command(cfg: dict) -> str:
     default = TrainConfig()
     args = []
     for k, v in cfg.items():
-        if k in ("resume", "data_dir") or v == getattr(default, k):
+        if k in ("resume", "data_dir", "out") or v == getattr(default, k):
             continue
         flag = "--" + k.replace("_", "-")
         args.append(flag if v is True else f"--no-{k.replace('_', '-')}" if v is False else f"{flag} {v}")

@@ -39,7 +39,8 @@ def _lr_overrides(items, lrs: dict) -> dict:
 def _config(args, experiment: str):
     cfg = preset(experiment, args.preset)
     changes = {k: v for k, v in (("epochs", args.epochs), ("subset", args.subset),
-                                 ("init", args.init)) if v is not None}
+                                 ("init", args.init), ("init_std", args.init_std))
+               if v is not None}
     cfg = replace(cfg, lrs=_lr_overrides(args.lr, cfg.lrs), **changes)
     try:
         return cfg.validate()
@@ -135,6 +136,7 @@ def main(argv=None) -> None:
         s.add_argument("--epochs", type=float, help="override the preset's epoch cap")
         s.add_argument("--subset", type=int, help="override the number of training images (0: all)")
         s.add_argument("--init", help="paper-gaussian or default")
+        s.add_argument("--init-std", type=float, help="std of the paper-gaussian weights")
         s.add_argument("--lr", action="append", metavar="ACT=LR[,LR]", help="lr candidates")
         if name == "reference":
             s.add_argument("--experiments", default=",".join(EXPERIMENTS))
