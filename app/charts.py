@@ -1,0 +1,137 @@
+"""Drawing: plotly figures and graphviz diagrams built from results, never computing them."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from alexnet.predict import Prediction
+
+FONT = dict(size=14)
+
+
+def top5(pred: Prediction, title: str) -> go.Figure:
+    """Horizontal bars, most probable on top (AK Fig. 4, left)."""
+    fig = go.Figure(go.Bar(x=pred.probs, y=pred.classes, orientation="h",
+                           text=[f"{p:.1%}" for p in pred.probs], textposition="auto",
+                           hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    fig.update_layout(title=title, font=FONT, height=320, margin=dict(l=10, r=10, t=50, b=40),
+                      xaxis=dict(title="probability", range=[0, 1], tickformat=".0%"),
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def towers_diagram(rows, towers: int) -> str:
+    """Graphviz DOT of the conv/fc layers: one column per tower, edges where they talk (AK Fig. 2)."""
+    weighted = [r for r in rows if r.kind in ("conv", "fc")]
+    lines = ["digraph alexnet {", "rankdir=TB; nodesep=0.4; ranksep=0.35;",
+             'node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];',
+             'input [label="image", fillcolor="#eeeeee"];']
+    colours = ("#cfe2f3", "#fce5cd")
+    names = {}
+    for r in weighted:
+        shape = "x".join(str(s) for s in r.shape)
+        split = r.towers != "one tower" and r.name != "fc8"
+        parts = range(towers) if split else [None]
+        names[r.name] = []
+        for t in parts:
+            node = r.name if t is None else f"{r.name}_{'AB'[t]}"
+            if t is None:
+                label, colour = f"{r.name}\\n{shape}", "#d9ead3"
+            else:
+                per = r.shape[0] // towers
+                rest = "x".join(str(s) for s in r.shape[1:])
+                label = f"{r.name} tower {'AB'[t]}\\n{per}{'x' + rest if rest else ''}"
+                colour = colours[t]
+            lines.append(f'{node} [label="{label}", fillcolor="{colour}"];')
+            names[r.name].append(node)
+    prev = ["input"]
+    for r in weighted:
+        cur = names[r.name]
+        talk = "both towers" in r.towers or len(prev) != len(cur)
+        for i, c in enumerate(cur):
+            sources = prev if talk or len(prev) == 1 else [prev[i]]
+            for s in sources:
+                crosses = talk and len(prev) > 1 and len(cur) > 1 and prev.index(s) != i
+                style = ' [color="#cc0000", penwidth=2]' if crosses else ""
+                lines.append(f"{s} -> {c}{style};")
+        prev = cur
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def picture(image, title: str = "", height: int = 300) -> go.Figure:
+    """An (H, W, 3) picture (uint8, or floats in [0, 1]) drawn pixel-sharp and zoomable."""
+    a = np.asarray(image)
+    a = a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255).astype(np.uint8)
+    fig = go.Figure(go.Image(z=a, hovertemplate="x %{x}, y %{y}<extra></extra>"))
+    fig.update_layout(title=title, font=FONT, height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def hwc(t) -> np.ndarray:
+    """A (3, H, W) uint8 tensor -> (H, W, 3) array, as stored (no rescaling)."""
+    return t.detach().cpu().numpy().transpose(1, 2, 0)
+
+
+def as_picture(t) -> np.ndarray:
+    """(3, H, W) tensor of any range -> (H, W, 3) floats in [0, 1] for st.image (display scaling)."""
+    a = t.detach().float().cpu().numpy().transpose(1, 2, 0)
+    lo, hi = a.min(), a.max()
+    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+
+
+def heatmap(values, title: str, colorscale: str = "Viridis", zmin=None, zmax=None,
+            text=None) -> go.Figure:
+    """A (P, Q) map as an interactive heatmap, rows top to bottom like the image."""
+    fig = go.Figure(go.Heatmap(z=np.asarray(values), colorscale=colorscale, zmin=zmin, zmax=zmax,
+                               text=text, hovertemplate="row %{y}, col %{x}: %{z:.3f}"
+                               + ("<br>%{text}" if text is not None else "") + "<extra></extra>"))
+    fig.update_layout(title=title, font=FONT, height=340, margin=dict(l=10, r=10, t=50, b=10),
+                      yaxis=dict(autorange="reversed", scaleanchor="x"), xaxis=dict(constrain="domain"))
+    return fig
+
+
+COLOURS = {"relu": "#1f77b4", "tanh": "#d62728", "lrn": "#2ca02c", "no-lrn": "#ff7f0e"}
+
+
+def error_curves(runs, title: str, target: float | None = None, paper: str | None = None) -> go.Figure:
+    """Training error (solid) and test error (dots) against epochs (AK Fig. 1).
+
+    ``runs``: one ``{net name: Curve}`` per seed; one colour per net, one line per seed.
+    """
+    fig = go.Figure()
+    for seed, curves in enumerate(runs):
+        for name, c in curves.items():
+            colour = COLOURS.get(name)
+            fig.add_trace(go.Scatter(
+                x=c.epochs, y=c.train_error, mode="lines", name=f"{name} (lr {c.lr:g})",
+                legendgroup=name, showlegend=seed == 0, line=dict(color=colour),
+                hovertemplate=f"{name}: epoch %{{x:.2f}}, training error %{{y:.3f}}<extra></extra>"))
+            if c.test_error:
+                fig.add_trace(go.Scatter(
+                    x=c.test_epochs, y=c.test_error, mode="markers+lines", name=f"{name}: test error",
+                    legendgroup=name, showlegend=seed == 0, line=dict(color=colour, dash="dot"),
+                    hovertemplate=f"{name}: epoch %{{x:.2f}}, test error %{{y:.3f}}<extra></extra>"))
+    if target is not None:
+        fig.add_hline(y=target, line=dict(color="grey", dash="dash"),
+                      annotation_text=f"{target:.0%} training error" + (f" ({paper})" if paper else ""))
+    fig.update_layout(title=title, font=FONT, height=380, margin=dict(l=10, r=10, t=50, b=40),
+                      xaxis_title="epochs", yaxis=dict(title="error rate", range=[0, 1], tickformat=".0%"))
+    return fig
+
+
+def sweep(amounts, values, title: str, x_title: str, y_title: str, names=None,
+          percent: bool = False) -> go.Figure:
+    """One line per row of ``values`` (B, S) against ``amounts`` (S,) (ZF Fig. 5)."""
+    fig = go.Figure()
+    for i, row in enumerate(np.atleast_2d(values)):
+        fig.add_trace(go.Scatter(x=np.asarray(amounts), y=row, mode="lines+markers",
+                                 name=names[i] if names else f"image {i}"))
+    fig.update_layout(title=title, font=FONT, height=260, margin=dict(l=10, r=10, t=40, b=40),
+                      xaxis_title=x_title, yaxis_title=y_title, showlegend=len(fig.data) > 1)
+    if percent:
+        fig.update_yaxes(range=[0, 1], tickformat=".0%")
+    return fig

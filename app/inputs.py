@@ -1,0 +1,72 @@
+"""Widgets shared by several pages: where the picture comes from, and the model notes."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from alexnet.images import READABLE
+
+from . import resources, state
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+SOURCES = ("Upload", "Camera", "Sample")
+
+
+def _accept(data: bytes, name: str) -> None:
+    image, problem = resources.decode(data)
+    if image is None:
+        st.error(f"**{name}**: {problem}")
+        state.set_image(None, None)  # never show results for the previous picture under this error
+        return
+    if data != st.session_state.image_bytes:
+        state.set_image(data, name)
+
+
+def image_picker(key: str) -> None:
+    """Upload, camera or a CIFAR-10 sample; a readable picture becomes the session's image."""
+    source = st.radio("Picture from", SOURCES, horizontal=True, key=f"{key}_source")
+    if source == "Upload":
+        f = st.file_uploader(f"Upload a picture ({READABLE})", type=UPLOAD_TYPES,
+                             key=f"{key}_upload")
+        if f is not None:
+            _accept(f.getvalue(), f.name)
+    elif source == "Camera":
+        shot = st.camera_input("Take a picture", key=f"{key}_camera")
+        if shot is not None:
+            _accept(shot.getvalue(), "camera photo")
+    else:
+        samples = resources.sample_images(str(resources.data_dir()))
+        if not samples:
+            st.info(f"No CIFAR-10 test images at `{resources.data_dir()}`: extract the dataset "
+                    f"there, or set `{resources.DATA_ENV}` to a folder holding `test/<class>/`.")
+            return
+        name = st.selectbox("CIFAR-10 test image", list(samples), index=None,
+                            placeholder="choose one", key=f"{key}_sample")
+        if name is not None:
+            _accept(samples[name], f"CIFAR-10 test image: {name}")
+
+
+def current_image():
+    """The session's picture as an RGB PIL image, or None."""
+    data = st.session_state.image_bytes
+    return None if data is None else resources.decode(data)[0]
+
+
+def require_model():
+    """The model chosen in the sidebar, or a note on how to get it and a stop."""
+    loaded, note = resources.model(st.session_state.model_name)
+    if loaded is None:
+        st.warning(note)
+        st.stop()
+    return loaded
+
+
+def require_image(key: str):
+    """The session's picture (with a way to change it), or a prompt and a stop."""
+    with st.expander("Picture", expanded=st.session_state.image_bytes is None):
+        image_picker(key)
+    image = current_image()
+    if image is None:
+        st.info("Choose a picture above (or on the Predict page) to see this for it.")
+        st.stop()
+    return image

@@ -1,0 +1,76 @@
+"""Evolution: one feature map's strongest activation, projected, epoch by epoch (ZF Fig. 4)."""
+
+import streamlit as st
+
+from alexnet.checkpoint import CheckpointError
+from analysis._layers import feature_layers, num_channels
+from analysis.evolution import evolution, load_snapshots
+from app import charts, inputs, resources
+
+LAYERS = ("act1", "act2", "act3", "act4", "act5")  # ZF Fig. 4's layers 1-5, rectified maps
+SAMPLE = 500  # test images searched for each unit's strongest activation
+
+st.title("Evolution")
+st.markdown("ZF Fig. 4: training keeps the conv weights at a few epochs. For each chosen feature "
+            "map and each of those epochs, the strongest activation over a sample of CIFAR-10 "
+            "test images is projected back to pixels with the deconvnet (ZF 2.1). Lower layers "
+            "settle within a few epochs; upper layers take much longer.")
+loaded = inputs.require_model()
+folder = resources.pretrained_dir() / "snapshots"
+if not sorted(folder.glob("epoch*.pt")):
+    st.info(f"No training snapshots at `{folder}`. They ship with the CIFAR-10 model "
+            "(restore `pretrained/` from the repository), or train with "
+            "`python -m alexnet.train --snapshot-epochs 1,2,5,10,20` and copy "
+            "`runs/<run>/snapshots/` there.")
+    st.stop()
+data, note = resources.cifar_test()
+if data is None:
+    st.info(note)
+    st.stop()
+
+
+@st.cache_resource(show_spinner="Reading the snapshots…", max_entries=2)
+def snapshots(model_name: str, folder: str, stamp: tuple):
+    """``load_snapshots`` checked against the model (``stamp`` notices new or replaced files)."""
+    return load_snapshots(folder, resources.model(model_name)[0].model)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def grid(model_name: str, folder: str, stamp: tuple, layer: str, channels: tuple, n: int):
+    m = resources.model(model_name)[0]
+    step = max(1, len(data) // n)  # the test folder is sorted by class: a stride keeps them mixed
+    units = evolution(m.model, snapshots(model_name, folder, stamp), data.images[::step][:n],
+                      [(layer, c) for c in channels], mean=m.mean, std=m.std)
+    return [(u.channel, u.epochs, [charts.as_picture(p) for p in u.projection],
+             (u.image_index * step).tolist(), u.value.tolist()) for u in units]
+
+
+stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(folder.glob("epoch*.pt")))
+try:
+    snaps = snapshots(loaded.name, str(folder), stamp)
+except (ValueError, CheckpointError, FileNotFoundError) as e:
+    st.warning(f"These snapshots do not fit the model chosen in the sidebar ({loaded.name}): {e}")
+    st.stop()
+layers = [n for n in LAYERS if n in feature_layers(loaded.model)]
+left, right = st.columns([1, 3])
+layer = left.selectbox("Layer", layers, index=len(layers) - 1, key="evo_layer")
+count = num_channels(loaded.model, layer)
+channels = right.multiselect(f"Feature maps (0 to {count - 1})", list(range(count)),
+                             default=list(range(min(3, count))), max_selections=6,
+                             key=f"evo_channels_{layer}")
+if not channels:
+    st.info("Choose at least one feature map.")
+    st.stop()
+n = min(SAMPLE, len(data))
+with st.status(f"Projecting {len(channels)} map(s) of {layer} at {len(snaps)} epochs over "
+               f"{n} test images…", expanded=False) as status:
+    rows = grid(loaded.name, str(folder), stamp, layer, tuple(sorted(channels)), n)
+    status.update(label=f"{layer}: {len(rows)} map(s) at epochs {[e for e, _ in snaps]}",
+                  state="complete")
+for channel, epochs, pictures, index, values in rows:
+    st.markdown(f"**{layer}, map {channel}**")
+    cols = st.columns(len(epochs))
+    for col, e, pic, i, v in zip(cols, epochs, pictures, index, values):
+        col.image(pic, caption=f"epoch {e}: {v:.2f} (test #{i})", width="stretch")
+st.caption("Each projection is scaled to its own range. The image with the strongest "
+           "activation may change from epoch to epoch: the map is learning what to look for.")

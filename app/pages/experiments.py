@@ -1,0 +1,171 @@
+"""Experiments: ReLU vs tanh (AK 3.1, Fig. 1) and the LRN ablation (AK 3.3), shipped and live.
+
+A live run is an ``ExperimentJob``: its own process, in a folder of this
+browser session's own, so a rerun or another session never touches it. The
+page only reads the job's progress file and draws it.
+"""
+
+import os
+import tempfile
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import streamlit as st
+
+from analysis.experiments import ExperimentJob, ExperimentResult, load_reference, preset
+from app import charts, resources
+
+PAPER = {"relu-tanh": "AK 3.1: ReLUs reach 25% training error about **6x** faster (in epochs) than tanh",
+         "lrn": "AK 3.3: on CIFAR-10, LRN took a four-layer net from **13%** to **11%** test error"}
+TITLES = {"relu-tanh": "Training error, ReLU vs tanh", "lrn": "Error with and without LRN"}
+POLL_S = 1.5  # seconds between looks at a running job's progress file
+
+
+def job_dir(experiment: str) -> Path:
+    """This browser session's folder for ``experiment`` (the session id lives in session_state)."""
+    sid = st.session_state.setdefault("experiments_session", uuid.uuid4().hex)
+    return Path(tempfile.gettempdir()) / "alexnet-lab-jobs" / sid / experiment
+
+
+@st.cache_data(show_spinner=False)
+def reference(experiment: str, folder: str, mtime: float):
+    """The shipped reference document (``mtime`` makes a replaced file a new entry)."""
+    return load_reference(experiment, folder=folder)
+
+
+def show_summary(experiment: str, summary: dict, target: float) -> None:
+    """Measured figures over seeds (mean ± spread), beside the paper's."""
+    cols = st.columns(3)
+    if experiment == "relu-tanh":
+        for col, name in zip(cols, ("relu", "tanh")):
+            s = summary["epochs_to_target"].get(name, {})
+            col.metric(f"{name}: epochs to {target:.0%}",
+                       f"{s['mean']:.2f} ± {s['std']:.2f}" if s.get("n") else "not reached",
+                       help=f"per seed: {s.get('per_seed')}")
+        r = summary["ratio"]
+        cols[2].metric("ratio tanh / ReLU", f"{r['mean']:.1f}x ± {r['std']:.1f}" if r.get("n") else "n/a",
+                       help=f"per seed: {r.get('per_seed')}; the paper: 6x")
+    else:
+        for col, name in zip(cols, ("no-lrn", "lrn")):
+            s = summary["test_error"].get(name, {})
+            col.metric(f"{name}: test error", f"{s['mean']:.1%} ± {s['std']:.1%}" if s.get("n") else "n/a",
+                       help=f"per seed: {s.get('per_seed')}")
+        cols[2].metric("the paper", "13% → 11%")
+
+
+def show_reference(experiment: str) -> None:
+    folder = resources.pretrained_dir()
+    path = folder / {"relu-tanh": "relu_tanh_reference.json", "lrn": "lrn_ablation_reference.json"}[experiment]
+    st.subheader("Shipped results")
+    if not path.is_file():
+        st.info(f"No shipped results for this experiment (`{path}` is not on this machine). "
+                "Run it below, or make them with `python -m analysis.experiments reference "
+                f"--experiments {experiment} --data-dir DIR`.")
+        return
+    try:
+        doc = reference(experiment, str(folder), path.stat().st_mtime)
+    except ValueError as e:
+        st.error(str(e))
+        return
+    cfg = doc["config"]
+    show_summary(experiment, doc["summary"], cfg["target_error"])
+    st.plotly_chart(charts.error_curves([r.curves for r in doc["runs"]], f"{TITLES[experiment]} "
+                                        f"(seeds {doc['seeds']})", cfg["target_error"], "paper's line"),
+                    width="stretch", key=f"ref_{experiment}")
+    st.caption(f"{PAPER[experiment]}. Here: init {cfg['init']}, learning rates tried {cfg['lrs']}, "
+               f"at most {cfg['epochs']:g} epochs, {cfg['subset'] or 'all'} training images; "
+               f"{doc['wall_seconds']:.0f} s on {doc['machine'].get('cpus')} CPUs. "
+               f"Made with `{doc['command']}`.")
+
+
+def show_job(experiment: str, polling: bool) -> None:
+    """The session's job for ``experiment``: progress and growing curves (a fragment when polling)."""
+    job = st.session_state.get(f"exp_job_{experiment}")
+    if job is None:
+        return
+    p = job.progress()
+    state = p["state"]
+    if state in ("starting", "running"):
+        where = (f"{p['net']}, lr {p['lr']:g}, epoch {p['epoch']:.2f}, training error "
+                 f"{p['train_error']:.3f}" if "net" in p else "starting the worker and reading the data")
+        st.progress(float(p.get("fraction", 0.0)), text=f"Running: {where}")
+    elif state == "done":
+        st.success("Finished.")
+    elif state == "stopped":
+        st.warning("Stopped; the curves below are as far as it got.")
+    else:
+        st.error(f"The run failed: {p.get('error')}")
+    if p.get("partial"):
+        res = ExperimentResult.from_dict(p["partial"])
+        st.plotly_chart(charts.error_curves([res.curves], f"{TITLES[experiment]} (this run)",
+                                            res.config["target_error"]),
+                        width="stretch", key=f"live_{experiment}")
+        if state == "done":
+            done = job.result()
+            show_run_figures(done)
+    if polling and state not in ("starting", "running"):
+        st.rerun()  # the whole page, so the Stop button goes and the polling ends
+
+
+def show_run_figures(r: ExperimentResult) -> None:
+    t = r.config["target_error"]
+    for name, e in r.epochs_to_target.items():
+        st.write(f"- **{name}**: " + (f"{t:.0%} training error at epoch {e:.2f}" if e
+                                      else f"did not reach {t:.0%} in {r.config['epochs']:g} epochs"))
+    for name, e in r.test_error.items():
+        st.write(f"- **{name}**: final test error {e:.1%}")
+    if r.ratio:
+        st.write(f"Ratio tanh / ReLU: **{r.ratio:.1f}x** (the paper: 6x).")
+    elif r.ratio_lower_bound:
+        st.write(f"Ratio tanh / ReLU: more than **{r.ratio_lower_bound:.1f}x** (tanh never got there).")
+
+
+def run_section(experiment: str) -> None:
+    st.subheader("Run it now")
+    job = st.session_state.get(f"exp_job_{experiment}")
+    running = job is not None and job.running()
+    left, mid, right = st.columns(3)
+    name = left.radio("Preset", ("quick", "full"), horizontal=True, key=f"exp_{experiment}_preset",
+                      disabled=running)
+    cfg = preset(experiment, name)
+    epochs = mid.number_input("Epochs (at most)", 0.5, 500.0, float(cfg.epochs), 0.5,
+                              key=f"exp_{experiment}_{name}_epochs", disabled=running)
+    subset = right.number_input("Training images (0: all 50,000)", 0, 50_000, cfg.subset, 1000,
+                                key=f"exp_{experiment}_{name}_subset", disabled=running)
+    cfg = replace(cfg, epochs=float(epochs), subset=int(subset),
+                  sweep_epochs=min(cfg.sweep_epochs, float(epochs)))
+    st.caption(f"Learning rates tried per net: {cfg.lrs} (a short sweep picks one when there are "
+               f"several); init {cfg.init}, batch {cfg.batch_size}. The quick preset takes about a "
+               "minute on two cores; the full one, hours.")
+    data, note = resources.data_dir(), None
+    if not (data / "train").is_dir():
+        note = resources.cifar_train()[1]
+        st.info(note)
+    a, b = st.columns(2)
+    if a.button("Start", type="primary", disabled=running or note is not None, key=f"exp_{experiment}_start"):
+        threads = max(1, (os.cpu_count() or 2) - 1)  # leave a core to the app and other sessions
+        try:
+            job = ExperimentJob.start(job_dir(experiment), experiment, cfg, data, threads=threads, nice=10)
+        except (ValueError, RuntimeError) as e:
+            st.error(str(e))
+        else:
+            st.session_state[f"exp_job_{experiment}"] = job
+            running = True
+    if b.button("Stop", disabled=not running, key=f"exp_{experiment}_stop"):
+        with st.spinner("Stopping…"):
+            job.stop()
+        running = False
+    st.fragment(show_job, run_every=POLL_S if running else None)(experiment, running)
+
+
+st.title("Experiments")
+st.markdown("Two claims of AlexNet checked on CIFAR-10 with a small four-layer net "
+            "(conv-pool x3 + fc, the accepted stand-in; the paper does not give it). Shipped "
+            "results show at once; a live run trains in the background and its curves grow here.")
+for tab, experiment in zip(st.tabs(["ReLU vs tanh (AK Fig. 1)", "LRN ablation (AK 3.3)"]),
+                           ("relu-tanh", "lrn")):
+    with tab:
+        st.markdown(PAPER[experiment] + ".")
+        show_reference(experiment)
+        run_section(experiment)

@@ -1,0 +1,44 @@
+"""Filters: the conv1 kernels of each tower and how colour-specific they are (AK Fig. 3)."""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis.filters import conv1_grids, tower_colour
+from app import charts, inputs, resources
+
+st.title("Filters")
+st.markdown("AK Fig. 3: of the conv1 kernels, tower A's are largely colour-agnostic (edges, "
+            "gratings) and tower B's largely colour-specific (colour blobs), on every run. "
+            "Each kernel is scaled to its own range, as the paper draws them.")
+loaded = inputs.require_model()
+
+
+@st.cache_data(show_spinner="Laying out the kernels…")
+def grids(model_name: str):
+    model = resources.model(model_name)[0].model
+    pictures = [charts.as_picture(g) for g in conv1_grids(model, cols=12)]
+    scores = [(t.tower, t.scores.tolist(), t.mean, t.fraction_above, t.threshold)
+              for t in tower_colour(model)]
+    return pictures, scores
+
+
+pictures, scores = grids(loaded.name)
+columns = st.columns(len(pictures))
+for t, (col, pic) in enumerate(zip(columns, pictures)):
+    label = f"tower {'AB'[t]}" if len(pictures) > 1 else "one tower"
+    col.plotly_chart(charts.picture(pic, f"conv1, {label}", height=360), width="stretch",
+                     key=f"grid{t}")
+
+st.subheader("How colour-specific is each tower?")
+st.markdown("Score per kernel: the share of its energy that is not grey (0 = the same in R, G "
+            "and B, e.g. an edge; 1 = colour-opponent). Random kernels average 2/3.")
+cols = st.columns(len(scores))
+fig = go.Figure()
+for col, (tower, values, mean, above, threshold) in zip(cols, scores):
+    name = f"tower {'AB'[tower]}" if len(scores) > 1 else "one tower"
+    col.metric(f"{name}: mean score", f"{mean:.2f}", help=f"{above:.0%} of kernels above {threshold}")
+    fig.add_trace(go.Histogram(x=values, name=name, opacity=0.7, xbins=dict(start=0, end=1, size=0.05)))
+fig.update_layout(barmode="overlay", font=charts.FONT, height=320,
+                  xaxis_title="colour specificity", yaxis_title="kernels",
+                  margin=dict(l=10, r=10, t=30, b=10))
+st.plotly_chart(fig, width="stretch", key="colour_hist")

@@ -1,0 +1,124 @@
+"""Everything slow sits behind Streamlit's caches: models, datasets, predictions.
+
+Models are loaded only through ``alexnet.weights.load_model`` and once per
+server (``cache_resource``); results of pure functions are cached per input
+(``cache_data``), so no widget change reloads a model or rescans a dataset.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from alexnet import weights
+from alexnet.checkpoint import CheckpointError
+from alexnet.images import ImageError, load_image
+from alexnet.predict import Prediction, predict
+
+DATA_ENV = "ALEXNET_DATA_DIR"
+PRETRAINED_ENV = "ALEXNET_PRETRAINED_DIR"  # tests point it at fixture results
+DEFAULT_DATA = Path.home() / ".cache" / "alexnet-data" / "cifar10"
+MISSING = {
+    "cifar10": ("The shipped CIFAR-10 model (`pretrained/cifar10_alexnet.pt`) is not on this "
+                "machine. Restore `pretrained/` from the repository, or point the app at a "
+                "checkpoint written by `python -m alexnet.train` with "
+                f"`{weights.CIFAR10_OVERRIDE_ENV}=path/to/checkpoint.pt`."),
+    "imagenet": ("torchvision's ImageNet AlexNet weights are not on this machine. On a machine "
+                 "with internet, run `python -m alexnet.weights download imagenet` once "
+                 f"(233 MB, saved to `{weights.imagenet_cache_path()}`), then reload."),
+}
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _load(name: str) -> weights.LoadedModel:
+    return weights.load_model(name)
+
+
+def model(name: str) -> tuple[weights.LoadedModel | None, str | None]:
+    """(the loaded model, None) or (None, a note saying how to get it)."""
+    if not weights.available()[name]:
+        return None, MISSING[name]
+    try:
+        return _load(name), None
+    except (weights.WeightsUnavailable, CheckpointError) as e:
+        return None, str(e)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def top5(model_name: str, image_bytes: bytes, ten_crop: bool) -> Prediction:
+    """The five most probable classes (``alexnet.predict``), cached per image."""
+    loaded, note = model(model_name)
+    if loaded is None:
+        raise RuntimeError(note)
+    return predict(loaded, load_image(image_bytes), k=5, use_ten_crop=ten_crop)
+
+
+def data_dir() -> Path:
+    """The CIFAR-10 folder (``test/<class>/*.jpg``): ``ALEXNET_DATA_DIR`` or the usual place."""
+    return Path(os.environ.get(DATA_ENV, DEFAULT_DATA)).expanduser()
+
+
+@st.cache_data(show_spinner=False)
+def sample_images(root: str) -> dict[str, bytes]:
+    """One CIFAR-10 test image per class, as file bytes (empty when the data is not here)."""
+    test = Path(root) / "test"
+    if not test.is_dir():
+        return {}
+    out = {}
+    for folder in sorted(p for p in test.iterdir() if p.is_dir()):
+        first = next(iter(sorted(folder.glob("*.jpg")) + sorted(folder.glob("*.png"))), None)
+        if first is not None:
+            out[f"{folder.name} ({first.name})"] = first.read_bytes()
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def decode(image_bytes: bytes):
+    """(RGB PIL image, None) or (None, the reason the file cannot be used)."""
+    try:
+        return load_image(image_bytes), None
+    except ImageError as e:
+        return None, str(e)
+
+
+@st.cache_resource(show_spinner="Reading the CIFAR-10 test set…")
+def _cifar_test(root: str):
+    from alexnet.data import load_cifar10
+
+    return load_cifar10(root, train=False)
+
+
+def cifar_test():
+    """(the CIFAR-10 test set, None), or (None, a note on where to put it)."""
+    root = data_dir()
+    if not (root / "test").is_dir():
+        return None, (f"No CIFAR-10 test images at `{root}`: extract the dataset there "
+                      f"(`tar -xzf cifar10-jpeg.tar.gz -C ~/.cache/alexnet-data`), or set "
+                      f"`{DATA_ENV}` to a folder holding `test/<class>/`.")
+    return _cifar_test(str(root)), None
+
+
+@st.cache_resource(show_spinner="Reading the CIFAR-10 training set…")
+def _cifar_train(root: str):
+    from alexnet.data import load_cifar10
+
+    return load_cifar10(root, train=True)
+
+
+def cifar_train():
+    """(the CIFAR-10 training set, None), or (None, a note on where to put it)."""
+    root = data_dir()
+    if not (root / "train").is_dir():
+        return None, (f"No CIFAR-10 training images at `{root}`: extract the dataset there "
+                      f"(`tar -xzf cifar10-jpeg.tar.gz -C ~/.cache/alexnet-data`), or set "
+                      f"`{DATA_ENV}` to a folder holding `train/<class>/`.")
+    return _cifar_train(str(root)), None
+
+
+def pretrained_dir() -> Path:
+    """Shipped results (reference curves, conv snapshots): ``pretrained/`` or ``ALEXNET_PRETRAINED_DIR``."""
+    from analysis.experiments.reference import PRETRAINED
+
+    return Path(os.environ.get(PRETRAINED_ENV, PRETRAINED)).expanduser()

@@ -1,0 +1,40 @@
+"""AlexNet Lab: the Streamlit entry point. A router over app/pages/; nothing is computed here.
+
+    streamlit run streamlit_app.py
+"""
+
+import streamlit as st
+
+from alexnet.weights import available
+from app import state
+
+st.set_page_config(page_title="AlexNet Lab", page_icon=":material/neurology:", layout="wide")
+state.init()
+
+pages = {
+    "Model": [
+        st.Page("app/pages/predict.py", title="Predict", icon=":material/photo_camera:", default=True),
+        st.Page("app/pages/architecture.py", title="Architecture", icon=":material/account_tree:"),
+        st.Page("app/pages/filters.py", title="Filters", icon=":material/palette:"),
+        st.Page("app/pages/neighbours.py", title="Neighbours", icon=":material/group_work:"),
+    ],
+    "Inside the net (ZF)": [
+        st.Page("app/pages/deconvnet.py", title="Deconvnet", icon=":material/flashlight_on:"),
+        st.Page("app/pages/occlusion.py", title="Occlusion", icon=":material/crop_square:"),
+        st.Page("app/pages/invariance.py", title="Invariance", icon=":material/rotate_right:"),
+        st.Page("app/pages/evolution.py", title="Evolution", icon=":material/timeline:"),
+    ],
+    "Training (AK)": [
+        st.Page("app/pages/experiments.py", title="Experiments", icon=":material/science:"),
+    ],
+}
+nav = st.navigation(pages)
+
+with st.sidebar:
+    ready = available()
+    st.radio("Model", list(state.MODELS), key="model_name",
+             format_func=lambda m: state.MODELS[m] + ("" if ready[m] else " (not on this machine)"))
+    if st.session_state.image_bytes is not None:
+        st.caption(f"Current picture: {st.session_state.image_name}")
+
+nav.run()

@@ -1,0 +1,50 @@
+"""Shared by the app tests: the CIFAR-10 model the app should load, and test pictures."""
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+from alexnet.checkpoint import save_atomic
+from alexnet.data import CIFAR10_CLASSES
+from alexnet.model import AlexNet, AlexNetConfig
+from alexnet.weights import CIFAR10_FILE, CIFAR10_OVERRIDE_ENV
+
+
+def cifar_env(tmp_dir) -> dict:
+    """Environment for the app: the shipped model when it exists, else a random one.
+
+    The random model is saved in ``alexnet.train``'s checkpoint format and
+    handed to the app through ``ALEXNET_CIFAR10_WEIGHTS``; it exercises the
+    whole path (registry, cache, prediction, charts) but its guesses mean nothing.
+    """
+    env = {"TORCH_HOME": str(tmp_dir / "torch-home"),  # no ImageNet weights: the app must say so
+           "ALEXNET_DATA_DIR": str(tiny_cifar(tmp_dir / "cifar10")),
+           "ALEXNET_CACHE": str(tmp_dir / "cache")}
+    if CIFAR10_FILE.is_file():
+        return env
+    torch.manual_seed(0)
+    model = AlexNet(AlexNetConfig(variant="cifar", num_classes=10, init="kaiming")).eval()
+    path = tmp_dir / "cifar10-random.pt"
+    save_atomic({"model": model.state_dict(), "model_config": model.config.to_dict(),
+                 "classes": list(CIFAR10_CLASSES), "epoch": 0}, path)
+    return {**env, CIFAR10_OVERRIDE_ENV: str(path)}
+
+
+def tiny_cifar(root, per_class: int = 3):
+    """A CIFAR-10-shaped folder ({test,train}/<class>/N.png, 32x32) of random pictures."""
+    for offset, split in enumerate(("test", "train")):
+        for c, name in enumerate(CIFAR10_CLASSES):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                (folder / f"{i}.png").write_bytes(png_bytes(32, 32, seed=100 * c + i + 50 * offset))
+    return root
+
+
+def png_bytes(w=48, h=40, seed=0, fmt="PNG") -> bytes:
+    a = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, fmt)
+    return buf.getvalue()

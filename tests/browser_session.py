@@ -1,0 +1,96 @@
+"""Running the app for a real browser: a Streamlit server on a free port, and Chromium.
+
+Used by test_browser.py and bench/bench_app.py. Chromium is the system's
+(/usr/bin/chromium, `apt-get install chromium`); Playwright only drives it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def why_no_browser() -> str | None:
+    """None when the browser test can run, else the reason it cannot."""
+    if not Path(CHROMIUM).is_file():
+        return f"{CHROMIUM} is missing (install it with `apt-get install chromium`)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing (pip install -r requirements.txt)"
+    return None
+
+
+@contextmanager
+def streamlit_server(env: dict, timeout: float = 90.0):
+    """``streamlit run streamlit_app.py`` on a free localhost port; yields its URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+           "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(10))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited: {proc.stdout.read().decode()[-2000:]}")
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def chromium():
+    """A headless Chromium browser (Playwright sync API)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def upload(page, path, timeout_ms: float = 60_000) -> None:
+    """Put a file into the page's st.file_uploader."""
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(path),
+                                                                                     timeout=timeout_ms)
+
+
+def wait_for_top5(page, timeout_ms: float = 240_000) -> int:
+    """Wait until the top-5 bar chart is drawn; returns the number of bars."""
+    bars = page.locator('[data-testid="stPlotlyChart"] .bars .point')
+    bars.nth(4).wait_for(state="attached", timeout=timeout_ms)
+    return bars.count()

@@ -1,0 +1,345 @@
+"""The Streamlit app, page by page, through streamlit.testing.v1.AppTest (no browser).
+
+The browser end of the same story (a real upload in Chromium) is test_browser.py.
+"""
+
+import base64
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from alexnet.images import load_image
+from alexnet.weights import load_model
+
+from app_fixtures import cifar_env, png_bytes
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+TIMEOUT = 120  # the first run imports torch on a shared CPU
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return cifar_env(tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture
+def app(env, monkeypatch):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def charts(at):
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def page(at, path):
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_predict_page_starts_empty(app):
+    assert app.title[0].value == "Predict"
+    assert app.file_uploader[0].allowed_type  # restricted to image types
+    assert any("No picture yet" in i.value for i in app.info)
+    assert not charts(app)
+
+
+def test_upload_gives_five_predictions_matching_the_model(app, env):
+    data = png_bytes(seed=3)
+    app.file_uploader[0].set_value(("photo.png", data, "image/png")).run()
+    assert not app.exception and not app.error
+    (fig,) = charts(app)
+    bar = fig["data"][0]
+    classes, probs = bar["y"], bar["x"]
+    assert len(classes) == 5 and probs == sorted(probs, reverse=True)
+    # Independent of the app: the registry's model on the same picture.
+    loaded = load_model("cifar10")
+    with torch.no_grad():
+        ref = loaded.model(loaded.preprocess(load_image(data))).softmax(-1)[0].topk(5)
+    assert classes == [loaded.classes[i] for i in ref.indices.tolist()]
+    assert probs == pytest.approx(ref.values.tolist(), abs=1e-5)
+
+    app.toggle(key="ten_crop").set_value(True).run()
+    (fig,) = charts(app)
+    assert "10 crops" in fig["layout"]["title"]["text"] and len(fig["data"][0]["y"]) == 5
+
+
+@pytest.mark.parametrize("name,data,message", [
+    ("notes.png", b"these are not pixels" * 10, "not an image we can read (PNG, JPEG, WebP, BMP, GIF)"),
+    ("empty.jpg", b"", "empty (0 bytes)"),
+    ("half.jpg", png_bytes(64, 64, fmt="JPEG")[:700], "truncated"),
+])
+def test_bad_upload_gives_a_message_not_a_traceback(app, name, data, message):
+    app.file_uploader[0].set_value(("good.png", png_bytes(), "image/png")).run()
+    assert charts(app)
+    app.file_uploader[0].set_value((name, data, "image/png")).run()
+    assert not app.exception
+    assert any(message in e.value and name in e.value for e in app.error)
+    assert not charts(app)  # the previous picture's predictions are gone
+
+
+def test_imagenet_without_weights_says_how_to_get_them(app):
+    app.file_uploader[0].set_value(("photo.png", png_bytes(), "image/png")).run()
+    app.sidebar.radio(key="model_name").set_value("imagenet").run()
+    assert not app.exception
+    assert any("python -m alexnet.weights download imagenet" in w.value for w in app.warning)
+    assert not charts(app)
+
+
+def test_sessions_are_independent(env, monkeypatch, app):
+    app.file_uploader[0].set_value(("photo.png", png_bytes(), "image/png")).run()
+    other = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert other.session_state.image_bytes is None and not charts(other)
+    assert app.session_state.image_bytes is not None
+
+
+def test_architecture_page(app):
+    page(app, "app/pages/architecture.py")
+    assert app.title[0].value == "Architecture"
+    df = app.dataframe[0].value
+    row = df.set_index("layer").loc["conv1"]
+    assert row["output"] == "96 x 55 x 55" and row["parameters"] == 34_944
+    assert app.metric[0].value == "60.97 M"  # AK: "60 million parameters"
+    dot = app.get("graphviz_chart")[0].proto.spec
+    assert "conv3_A" in dot and 'color="#cc0000"' in dot  # the towers talk at conv3
+    app.radio(key="arch_variant").set_value("cifar").run()
+    assert app.dataframe[0].value.set_index("layer").loc["pool5", "output"] == "128 x 4 x 4"
+
+
+def test_filters_page(app):
+    page(app, "app/pages/filters.py")
+    assert app.title[0].value == "Filters"
+    figs = charts(app)
+    assert len(figs) == 3  # two tower grids and the colour histogram
+    assert [f["data"][0]["type"] for f in figs] == ["image", "image", "histogram"]
+    assert [m.label for m in app.metric] == ["tower A: mean score", "tower B: mean score"]
+
+
+def test_deconvnet_page_projects_the_picture(app):
+    app.file_uploader[0].set_value(("photo.png", png_bytes(), "image/png")).run()
+    page(app, "app/pages/deconvnet.py")
+    assert app.title[0].value == "Deconvnet"
+    app.selectbox(key="deconv_layer").set_value("act2").run()
+    assert not app.exception
+    titles = [f["layout"]["title"]["text"] for f in charts(app)]
+    assert any(t.startswith("act2 map 0: strongest activation") for t in titles)
+    assert len(app.image) == 18  # the top 9: patch and projection each
+
+
+def test_occlusion_page_draws_three_maps(app):
+    app.file_uploader[0].set_value(("photo.png", png_bytes(), "image/png")).run()
+    page(app, "app/pages/occlusion.py")
+    heat = [f for f in charts(app) if f["data"][0]["type"] == "heatmap"]
+    assert len(heat) == 3
+    app.slider(key="occ_size").set_value(8).run()
+    app.slider(key="occ_stride").set_value(8).run()
+    assert not app.exception
+    heat = [f for f in charts(app) if f["data"][0]["type"] == "heatmap"]
+    # An 8-pixel square every 8 pixels over 32: corners 0, 8, 16, 24 -> a 4 x 4 map.
+    # plotly sends numpy arrays as {"dtype", "bdata", "shape"}
+    assert [h["data"][0]["z"]["shape"].replace(" ", "") for h in heat] == ["4,4"] * 3
+
+
+# --- the pages added for issue 7: invariance, evolution, neighbours, experiments -----------
+
+def arr(v):
+    """A plotly array as JSON: a list, or numpy's {"dtype", "bdata"(, "shape")}."""
+    if not isinstance(v, dict):
+        return np.asarray(v)
+    a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return a.reshape([int(n) for n in v["shape"].split(",")]) if "shape" in v else a
+
+
+def captions(at):
+    return [c for i in at.image for c in i.captions]
+
+
+@pytest.fixture
+def pretrained(tmp_path, monkeypatch):
+    """An empty stand-in for pretrained/, so shipped files never leak into a test."""
+    monkeypatch.setenv("ALEXNET_PRETRAINED_DIR", str(tmp_path / "pretrained"))
+    (tmp_path / "pretrained").mkdir()
+    return tmp_path / "pretrained"
+
+
+def test_invariance_page_draws_three_sweeps(app):
+    data = png_bytes(seed=4)
+    app.file_uploader[0].set_value(("photo.png", data, "image/png")).run()
+    page(app, "app/pages/invariance.py")
+    assert [s.value for s in app.subheader] == ["Vertical translation", "Scale", "Rotation"]
+    figs = {f["layout"]["title"]["text"]: f for f in charts(app)}
+    assert len(charts(app)) == 9  # three charts in each of three columns
+    loaded = load_model("cifar10")
+    with torch.no_grad():
+        p = loaded.model(loaded.preprocess(load_image(data))).softmax(-1)[0]
+    label = loaded.classes[int(p.argmax())]
+    trans = [f for f in charts(app) if f["layout"]["xaxis"]["title"]["text"] == "pixels moved down"]
+    l1, l7, prob = (t["data"][0] for t in trans)
+    assert arr(l1["x"]).tolist() == list(range(-8, 9))  # 32 pixels: +-side/4, one pixel at a time
+    # no move, no distance (up to batched float sums)
+    assert arr(l1["y"])[8] == pytest.approx(0, abs=1e-3) and arr(l7["y"])[8] == pytest.approx(0, abs=1e-3)
+    assert arr(l7["y"]).max() > 0
+    assert arr(prob["y"])[8] == pytest.approx(float(p.max()), abs=1e-5)
+    assert f"p({label})" in figs
+
+
+def _snapshot(model, path, epoch, scale):
+    from alexnet.checkpoint import save_atomic
+
+    feats = {k: (v * scale).half() for k, v in model.state_dict().items() if k.startswith("features.")}
+    save_atomic({"epoch": epoch, "model_config": model.config.to_dict(), "features": feats}, path)
+    return feats
+
+
+def test_evolution_page_without_snapshots_says_so(app, pretrained):
+    page(app, "app/pages/evolution.py")
+    assert any("No training snapshots" in i.value for i in app.info)
+    assert not app.image
+
+
+def test_evolution_page_projects_each_epoch(app, pretrained, env):
+    import copy
+
+    from alexnet.data import load_cifar10, normalize
+
+    model = load_model("cifar10").model
+    (pretrained / "snapshots").mkdir()
+    feats = {e: _snapshot(model, pretrained / "snapshots" / f"epoch{e:03d}.pt", e, s)
+             for e, s in ((1, -1.0), (3, 1.0))}
+    page(app, "app/pages/evolution.py")
+    app.multiselect(key="evo_channels_act5").set_value([2]).run()
+    assert not app.exception
+    caps = captions(app)
+    assert len(caps) == 2 and caps[0].startswith("epoch 1:") and caps[1].startswith("epoch 3:")
+    # Independent: the test image with the largest act5 map 2 value under each snapshot.
+    test = load_cifar10(env["ALEXNET_DATA_DIR"], train=False)
+    for cap, e in zip(caps, (1, 3)):
+        net = copy.deepcopy(model)
+        net.load_state_dict({k: v.float() for k, v in feats[e].items()}, strict=False)
+        with torch.no_grad():
+            a = net.forward_until(normalize(test.images), "act5")[:, 2].flatten(1).amax(1)
+        assert cap.endswith(f"(test #{int(a.argmax())})")
+        assert f"epoch {e}: {float(a.max()):.2f}" in cap
+
+
+def test_neighbours_page_finds_the_nearest_training_images(app, env):
+    from alexnet.data import load_cifar10, normalize
+
+    data = png_bytes(seed=6)
+    app.file_uploader[0].set_value(("photo.png", data, "image/png")).run()
+    page(app, "app/pages/neighbours.py")
+    assert app.radio(key="nb_n").options == ["30"]  # 5,000 and all, capped at the 30 fixture images
+    caps = captions(app)
+    assert len(caps) == 7 and caps[0].startswith("your picture")  # the query and 6 neighbours
+    # Independent: brute-force Euclidean distances between fc7 features (torch.cdist).
+    train = load_cifar10(env["ALEXNET_DATA_DIR"], train=True)
+    loaded = load_model("cifar10")
+    with torch.no_grad():
+        ref = loaded.model.forward_until(normalize(train.images, loaded.mean, loaded.std), "act7")
+        q = loaded.model.forward_until(loaded.preprocess(load_image(data)), "act7")
+    d, i = torch.cdist(q, ref)[0].topk(6, largest=False)
+    assert caps[1:] == [f"{train.classes[int(train.labels[j])]}, distance {float(e):.1f} (#{int(j)})"
+                        for j, e in zip(i, d)]
+    app.slider(key="nb_k").set_value(3).run()
+    assert len(captions(app)) == 4
+
+
+def _reference_docs(folder):
+    """Hand-made shipped results: two seeds, round numbers worked out by hand below."""
+    from analysis.experiments import Curve, ExperimentConfig, ExperimentResult, summarize
+    from analysis.experiments.job import write_json_atomic
+
+    def run(seed, relu, tanh, ratio):
+        curves = {"relu": Curve(0.05, [1, 2, 3], [0.5, 0.3, 0.2]),
+                  "tanh": Curve(0.02, [1, 2, 3, 4, 5, 6], [0.8, 0.7, 0.6, 0.5, 0.3, 0.25])}
+        return ExperimentResult("relu-tanh", {**ExperimentConfig().to_dict(), "seed": seed}, curves,
+                                epochs_to_target={"relu": relu, "tanh": tanh}, ratio=ratio)
+
+    def lrn(seed, errors):
+        curves = {n: Curve(0.01, [1, 2], [0.6, 0.4], [1, 2], [0.5, e]) for n, e in errors.items()}
+        return ExperimentResult("lrn", ExperimentConfig().to_dict(), curves, test_error=errors)
+
+    for name, runs in (("relu_tanh_reference.json", [run(0, 2.5, 5.0, 2.0), run(1, 2.0, 6.0, 3.0)]),
+                       ("lrn_ablation_reference.json", [lrn(0, {"no-lrn": 0.2, "lrn": 0.18}),
+                                                        lrn(1, {"no-lrn": 0.3, "lrn": 0.18})])):
+        write_json_atomic({"experiment": runs[0].experiment, "config": runs[0].config, "seeds": [0, 1],
+                           "summary": summarize(runs), "runs": [r.to_dict() for r in runs],
+                           "machine": {"cpus": 2}, "wall_seconds": 12.0, "command": "by hand"},
+                          folder / name)
+
+
+def test_experiments_page_shows_shipped_results(app, pretrained):
+    page(app, "app/pages/experiments.py")
+    assert app.title[0].value == "Experiments"
+    missing = [i.value for i in app.info if "not on this machine" in i.value]
+    assert len(missing) == 2 and "relu_tanh_reference.json" in missing[0]
+    assert not charts(app)  # no curves without results
+
+    _reference_docs(pretrained)
+    app.run()
+    assert not app.exception
+    m = {x.label: x.value for x in app.metric}
+    # relu reached 25% at epochs 2.5 and 2.0, tanh at 5 and 6: ratios 2 and 3
+    assert m["relu: epochs to 25%"] == "2.25 ± 0.35" and m["tanh: epochs to 25%"] == "5.50 ± 0.71"
+    assert m["ratio tanh / ReLU"] == "2.5x ± 0.7"
+    assert m["no-lrn: test error"] == "25.0% ± 7.1%" and m["lrn: test error"] == "18.0% ± 0.0%"
+    relu_tanh, lrn = charts(app)
+    assert len(relu_tanh["data"]) == 4  # two nets, two seeds
+    assert arr(relu_tanh["data"][1]["y"]).tolist() == [0.8, 0.7, 0.6, 0.5, 0.3, 0.25]
+    assert relu_tanh["layout"]["shapes"][0]["y0"] == 0.25  # the 25% line
+    assert len(lrn["data"]) == 8  # training and test error, two nets, two seeds
+
+
+def _wait_for(app, cond, timeout=180):
+    end = time.time() + timeout
+    while not cond():
+        assert time.time() < end, "timed out waiting for the job"
+        time.sleep(0.5)
+        app.run()
+        assert not app.exception, app.exception
+
+
+def live_chart(app):
+    return [f for f in charts(app) if "(this run)" in f["layout"]["title"]["text"]]
+
+
+def test_experiments_page_runs_jobs_and_stops_one(app, pretrained, tmp_path, monkeypatch):
+    """Two real background jobs at once on the 30 fixture images: one runs to the end, one is stopped."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the session's job folders go here
+    page(app, "app/pages/experiments.py")
+    app.number_input(key="exp_lrn_quick_epochs").set_value(500.0).run()  # long enough to stop
+    app.button(key="exp_lrn_start").click().run()
+    app.button(key="exp_relu-tanh_start").click().run()  # the quick preset as it is
+    jobs = app.session_state["exp_job_relu-tanh"], app.session_state["exp_job_lrn"]
+    done, stopped = jobs
+    try:
+        assert all(str(tmp_path) in str(j.dir) for j in jobs)
+        assert stopped.running() and not app.button(key="exp_lrn_stop").proto.disabled
+        _wait_for(app, lambda: len(live_chart(app)) == 2)  # the curves appear while they train
+        progress = [p.proto.text for p in app.get("progress")]
+        assert any(t.startswith("Running: no-lrn") or t.startswith("Running: lrn") for t in progress), \
+            (progress, [e.value for e in app.error])
+        app.button(key="exp_lrn_stop").click().run()
+        assert not stopped.running() and stopped.progress()["state"] == "stopped"
+        assert any("Stopped" in w.value for w in app.warning) and stopped.result() is None
+        _wait_for(app, lambda: any("Finished" in s.value for s in app.success))
+    finally:
+        for j in jobs:
+            j.stop()
+    fig = next(f for f in live_chart(app) if "ReLU vs tanh" in f["layout"]["title"]["text"])
+    result = done.result()
+    assert [t["name"] for t in fig["data"]] == [f"{n} (lr 0.05)" for n in ("relu", "tanh")]
+    assert arr(fig["data"][0]["y"]).tolist() == result.curves["relu"].train_error
+    assert any("relu" in md.value and "epoch" in md.value for md in app.markdown)

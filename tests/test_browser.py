@@ -1,0 +1,97 @@
+"""End to end in a real headless Chromium: the app loads, a picture is uploaded, the
+top 5 appear, a bad file gets a message, every page opens without an error, and
+two browser sessions do not see each other's pictures.
+
+Screenshots go to a temporary folder, or to ``ALEXNET_SCREENSHOTS`` when set
+(e.g. ``ALEXNET_SCREENSHOTS=docs/screenshots pytest tests/test_browser.py``).
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app_fixtures import cifar_env, png_bytes
+from browser_session import chromium, streamlit_server, upload, wait_for_top5, why_no_browser
+
+REASON = why_no_browser()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
+EXCEPTION = '[data-testid="stException"]'
+
+
+def settle(page, timeout_ms=90_000):
+    """Wait until the script run that the last action started has finished."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout_ms)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with streamlit_server(cifar_env(tmp_path_factory.mktemp("browser"))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def shots(tmp_path):
+    folder = Path(os.environ.get("ALEXNET_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_upload_top5_bad_file_and_every_page(server, browser, shots, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server, timeout=180_000)
+    page.get_by_role("heading", name="Predict").wait_for(timeout=90_000)
+    assert page.get_by_text("No picture yet").is_visible()
+
+    good = tmp_path / "photo.png"
+    good.write_bytes(png_bytes(64, 48, seed=5))
+    upload(page, good)
+    assert wait_for_top5(page) == 5
+    settle(page)
+    assert page.locator(EXCEPTION).count() == 0
+    page.screenshot(path=str(shots / "predict.png"), full_page=True)
+
+    bad = tmp_path / "not-a-picture.png"
+    bad.write_bytes(b"plain text, not pixels\n" * 20)
+    upload(page, bad)
+    page.get_by_text("not an image we can read (PNG, JPEG, WebP, BMP, GIF)").wait_for(timeout=30_000)
+    assert page.locator(EXCEPTION).count() == 0
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
+    upload(page, good)  # back to a good picture for the other pages
+    wait_for_top5(page)
+
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    titles = [links.nth(i).inner_text().strip().splitlines()[-1] for i in range(links.count())]
+    for title in ("Architecture", "Neighbours", "Invariance", "Evolution", "Experiments"):
+        assert title in titles
+    for i, title in enumerate(titles):
+        links.nth(i).click()
+        page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
+        settle(page)
+        assert page.locator(EXCEPTION).count() == 0, f"page {title!r} shows an exception"
+        name = page.url.rstrip("/").rsplit("/", 1)[-1] or "home"
+        page.screenshot(path=str(shots / f"page-{i}-{name}.png"), full_page=True)
+    page.close()
+
+
+def test_two_sessions_are_independent(server, browser, tmp_path):
+    a, b = browser.new_context().new_page(), browser.new_context().new_page()
+    for p in (a, b):
+        p.goto(server, timeout=180_000)
+        p.get_by_role("heading", name="Predict").wait_for(timeout=90_000)
+    pic = tmp_path / "a.png"
+    pic.write_bytes(png_bytes(40, 40, seed=9))
+    upload(a, pic)
+    assert wait_for_top5(a) == 5
+    b.reload(timeout=180_000)
+    b.get_by_role("heading", name="Predict").wait_for(timeout=90_000)
+    settle(b)
+    assert b.get_by_text("No picture yet").is_visible()
+    assert b.locator('[data-testid="stPlotlyChart"]').count() == 0
