@@ -15,8 +15,8 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used, with a message for the user."""
 
 
-def save_atomic(obj, path) -> None:
-    """Write ``obj`` with torch.save so that ``path`` is never half-written.
+def write_atomic(path, write, mode: str = "wb") -> None:
+    """Call ``write(file)`` so that ``path`` is never half-written.
 
     The bytes go to a temporary file in the same folder, are flushed to disk,
     and only then renamed over ``path`` (an atomic rename on POSIX). A crash
@@ -26,14 +26,19 @@ def save_atomic(obj, path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_atomic(obj, path) -> None:
+    """``torch.save(obj, path)`` through ``write_atomic``: never a half-written checkpoint."""
+    write_atomic(path, lambda f: torch.save(obj, f))
 
 
 def remove_stale_temps(folder) -> list[Path]:

@@ -106,12 +106,14 @@ _RELU_TANH_FULL = ExperimentConfig(
 PRESETS = {
     "relu-tanh": {
         "full": _RELU_TANH_FULL,
-        # Meant for ~60 s on two cores: 5k images, one lr each. ReLU's 0.05 won a
-        # 1.5-epoch sweep over {0.02, 0.05, 0.1} on 5k images (running error at
-        # 1.4 epochs 0.89, 0.82, 0.90); tanh's is untuned. NOT yet shown to
-        # reach 25% within 8 epochs: rerun and tune when the CPU is free.
-        "quick": replace(_RELU_TANH_FULL, lrs={"relu": (0.05,), "tanh": (0.05,)},
-                         subset=5000, epochs=8.0, record_every=4),
+        # ~60 s on two cores: 2,000 images, 20 epochs, PyTorch's default init,
+        # each activation's lr from a 0.5-epoch sweep over {0.01, 0.02, 0.05}
+        # on 5,000 images (won: ReLU 0.02, tanh 0.05). Measured here (seed 0,
+        # 58 s): tanh reached 25% at epoch 8.1, ReLU at 13.3, a ratio of 0.61,
+        # not the paper's 6x. The paper's small-Gaussian init (std 0.01) left
+        # ReLU on a plateau for 1-1.5 epochs at every lr tried.
+        "quick": replace(_RELU_TANH_FULL, lrs={"relu": (0.02,), "tanh": (0.05,)}, init="default",
+                         subset=2000, epochs=20.0, record_every=4),
     },
     "lrn": {
         # AK 3.3's CIFAR-10 claim (13% -> 11% test error): both nets trained

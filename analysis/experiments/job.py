@@ -20,9 +20,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from alexnet.checkpoint import write_atomic
 
 from .config import EXPERIMENTS, ExperimentConfig
 
@@ -32,18 +33,7 @@ STATES = ("starting", "running", "done", "stopped", "failed")
 
 def write_json_atomic(obj, path) -> None:
     """Write JSON so that ``path`` always holds a whole document (tmp + fsync + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: json.dump(obj, f), mode="w")
 
 
 def read_json(path):
