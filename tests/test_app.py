@@ -340,6 +340,7 @@ def test_experiments_page_runs_jobs_and_stops_one(app, pretrained, tmp_path, mon
             j.stop()
     fig = next(f for f in live_chart(app) if "ReLU vs tanh" in f["layout"]["title"]["text"])
     result = done.result()
-    assert [t["name"] for t in fig["data"]] == [f"{n} (lr 0.05)" for n in ("relu", "tanh")]
+    assert [t["name"] for t in fig["data"]] == [f"{n} (lr {result.curves[n].lr:g})"
+                                                for n in ("relu", "tanh")]
     assert arr(fig["data"][0]["y"]).tolist() == result.curves["relu"].train_error
     assert any("relu" in md.value and "epoch" in md.value for md in app.markdown)
