@@ -120,4 +120,10 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from .checkpoint import CheckpointError
+    from .weights import WeightsUnavailable
+
+    try:
+        main()
+    except (FileNotFoundError, CheckpointError, WeightsUnavailable, ValueError) as e:  # the user's to fix: no traceback
+        raise SystemExit(f"error: {e}") from None

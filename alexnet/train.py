@@ -323,4 +323,9 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from .checkpoint import CheckpointError
+
+    try:
+        main()
+    except (FileNotFoundError, FloatingPointError, CheckpointError, ValueError) as e:  # the user's to fix: no traceback
+        raise SystemExit(f"error: {e}") from None
