@@ -38,25 +38,23 @@ from .model import GEOMETRY, AlexNet, AlexNetConfig
 class TrainConfig:
     data_dir: str = ""  # CIFAR-10 (train/ and test/ class folders) or torchvision's archive
     download: bool = False  # let torchvision download CIFAR-10 into data_dir
-    # "cifar10"; "folder": a small data_dir/{train,val} decoded into memory;
-    # "imagenet-folder": data_dir/{train,val} streamed with AK 4.1's augmentation
-    dataset: str = "cifar10"
-    out: str = "runs/alexnet"
-    variant: str = "cifar"
-    activation: str = "relu"
-    lrn: bool = True
-    overlapping_pool: bool = True
-    towers: int = 2
-    init: str = "paper"
-    dropout: float = 0.5
-    epochs: int = 90
-    batch_size: int = 128
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    dataset: str = "cifar10"  # cifar10, folder (small, in memory) or imagenet-folder (streamed)
+    out: str = "runs/alexnet"  # folder for last.pt, metrics.jsonl and snapshots/
+    variant: str = "cifar"  # cifar (32x32) or imagenet (224x224)
+    activation: str = "relu"  # relu or tanh (AK 3.1)
+    lrn: bool = True  # local response normalisation after conv1 and conv2 (AK 3.3)
+    overlapping_pool: bool = True  # 3x3 stride-2 pools (AK 3.4); off: 2x2 stride 2
+    towers: int = 2  # 2 towers, or 1 with half the kernels (AK 5)
+    init: str = "paper"  # paper: N(0, 0.01) and unit biases (AK 5); kaiming: He init
+    dropout: float = 0.5  # in fc6 and fc7 (AK 4.2)
+    epochs: int = 90  # passes over the training set
+    batch_size: int = 128  # images per SGD step (per process under DDP)
+    lr: float = 0.01  # learning rate (onecycle: its peak)
+    momentum: float = 0.9  # SGD momentum
+    weight_decay: float = 5e-4  # L2 weight decay
     schedule: str = "plateau"  # "plateau" (AK 5), "onecycle", or "constant"
     patience: int = 3  # plateau: epochs without improvement before lr /= 10
-    seed: int = 0
+    seed: int = 0  # initial weights, data order, augmentation and dropout
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...
     tower_devices: str = ""  # e.g. "cuda:0,cuda:1": tower A and B on two devices
     snapshot_epochs: str = "1,2,5,10,20"  # conv weights kept for ZF Fig. 4; the last is added
@@ -74,14 +72,26 @@ DATASETS = ("cifar10", "folder", "imagenet-folder")
 HARDWARE = ("device", "threads", "workers", "resume")
 
 
+def _field_help() -> dict[str, str]:
+    """TrainConfig's trailing comments, so the --help text has one source."""
+    import inspect
+    import re
+
+    found = re.findall(r"^\s+(\w+): \w+ = .*?#\s*(.+)$", inspect.getsource(TrainConfig), re.M)
+    return dict(found)
+
+
 def _parse_args(argv=None) -> TrainConfig:
-    p = argparse.ArgumentParser(prog="python -m alexnet.train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m alexnet.train", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    notes = _field_help()
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
+        h = notes.get(f.name, "")
         if f.type == "bool":
-            p.add_argument(flag, default=f.default, action=argparse.BooleanOptionalAction)
+            p.add_argument(flag, default=f.default, action=argparse.BooleanOptionalAction, help=h)
         else:
-            p.add_argument(flag, default=f.default, type=type(f.default))
+            p.add_argument(flag, default=f.default, type=type(f.default), help=h)
     return TrainConfig(**vars(p.parse_args(argv)))
 
 
