@@ -83,38 +83,31 @@ def decode(image_bytes: bytes):
         return None, str(e)
 
 
-@st.cache_resource(show_spinner="Reading the CIFAR-10 test set…")
-def _cifar_test(root: str):
+@st.cache_resource(show_spinner="Reading CIFAR-10…")
+def _cifar(root: str, train: bool):
     from alexnet.data import load_cifar10
 
-    return load_cifar10(root, train=False)
+    return load_cifar10(root, train=train)
+
+
+def _cifar_split(split: str, train: bool, what: str):
+    """(the CIFAR-10 ``split``, None), or (None, a note on where to put it)."""
+    root = data_dir()
+    if not (root / split).is_dir():
+        return None, (f"No CIFAR-10 {what} images at `{root}`: extract the dataset there "
+                      f"(`tar -xzf cifar10-jpeg.tar.gz -C ~/.cache/alexnet-data`), or set "
+                      f"`{DATA_ENV}` to a folder holding `{split}/<class>/`.")
+    return _cifar(str(root), train), None
 
 
 def cifar_test():
     """(the CIFAR-10 test set, None), or (None, a note on where to put it)."""
-    root = data_dir()
-    if not (root / "test").is_dir():
-        return None, (f"No CIFAR-10 test images at `{root}`: extract the dataset there "
-                      f"(`tar -xzf cifar10-jpeg.tar.gz -C ~/.cache/alexnet-data`), or set "
-                      f"`{DATA_ENV}` to a folder holding `test/<class>/`.")
-    return _cifar_test(str(root)), None
-
-
-@st.cache_resource(show_spinner="Reading the CIFAR-10 training set…")
-def _cifar_train(root: str):
-    from alexnet.data import load_cifar10
-
-    return load_cifar10(root, train=True)
+    return _cifar_split("test", False, "test")
 
 
 def cifar_train():
     """(the CIFAR-10 training set, None), or (None, a note on where to put it)."""
-    root = data_dir()
-    if not (root / "train").is_dir():
-        return None, (f"No CIFAR-10 training images at `{root}`: extract the dataset there "
-                      f"(`tar -xzf cifar10-jpeg.tar.gz -C ~/.cache/alexnet-data`), or set "
-                      f"`{DATA_ENV}` to a folder holding `train/<class>/`.")
-    return _cifar_train(str(root)), None
+    return _cifar_split("train", True, "training")
 
 
 def pretrained_dir() -> Path:
