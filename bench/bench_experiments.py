@@ -4,18 +4,44 @@
     python -m bench.bench_experiments --full --threads 2                               # + one full seed
 
 The issue's targets: the quick preset within about 60 s on two cores, the
-full ReLU-vs-tanh protocol (one seed) within 20 minutes.
+full ReLU-vs-tanh protocol (one seed) within 20 minutes. The peer, measured in
+the same run: the machine's matmul rate, as the time one SGD step of the
+four-layer net would take if its convolutions ran at that rate.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 
 from alexnet.data import load_cifar10
-from analysis.experiments import preset, run_relu_tanh
+from analysis.experiments import FourLayerCNN, preset, run_relu_tanh
+from bench.bench_train import forward_macs, matmul_flops
+
+
+def step_vs_matmul(cfg, activation: str = "relu", steps: int = 15) -> None:
+    """Median SGD step of the experiment's net (as runs.py trains it) against the matmul bound."""
+    net = FourLayerCNN(activation, cfg.widths).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
+    x = torch.randn(cfg.batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (cfg.batch_size,))
+    times = []
+    for _ in range(steps + 3):
+        t = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+        times.append(time.perf_counter() - t)
+    step = statistics.median(times[3:])
+    flops = 3 * 2 * forward_macs(net, 32) * cfg.batch_size  # forward, and twice that backward
+    bound = flops / matmul_flops(torch.device("cpu"))
+    print(f"{activation} step (batch {cfg.batch_size}): {1e3 * step:.0f} ms median; at the matmul "
+          f"rate {1e3 * bound:.0f} ms; ratio {bound / step:.2f} of the matmul limit; "
+          f"an epoch of 50,000 images ~{step * 50_000 / cfg.batch_size:.0f} s", flush=True)
 
 
 def timed(name: str, cfg, data) -> float:
@@ -42,6 +68,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = load_cifar10(args.data_dir, train=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    step_vs_matmul(preset("relu-tanh", "full"))
     timed("relu-tanh quick", preset("relu-tanh", "quick"), data)
     if args.full:
         from dataclasses import replace

@@ -302,6 +302,24 @@ def test_experiments_page_shows_shipped_results(app, pretrained):
     assert len(lrn["data"]) == 8  # training and test error, two nets, two seeds
 
 
+def test_experiments_page_when_tanh_never_reached_the_target(app, pretrained):
+    """Seed 1's tanh missed 25% in the 30-epoch cap: its ratio is only a lower bound (30/2 = 15)."""
+    _reference_docs(pretrained)
+    path = pretrained / "relu_tanh_reference.json"
+    doc = json.loads(path.read_text())
+    run = doc["runs"][1]
+    run["epochs_to_target"]["tanh"], run["ratio"], run["ratio_lower_bound"] = None, None, 15.0
+    from analysis.experiments import ExperimentResult, summarize
+    doc["summary"] = summarize([ExperimentResult.from_dict(r) for r in doc["runs"]])
+    path.write_text(json.dumps(doc))
+    page(app, "app/pages/experiments.py")
+    assert not app.exception
+    m = {x.label: x.value for x in app.metric}
+    assert m["ratio tanh / ReLU"] == "> 2.0x"  # seed 0: 5 / 2.5; seed 1: more than 15
+    assert m["tanh: epochs to 25%"] == "> 30 in some seeds"
+    assert m["relu: epochs to 25%"] == "2.25 ± 0.35"
+
+
 def _wait_for(app, cond, timeout=180):
     end = time.time() + timeout
     while not cond():

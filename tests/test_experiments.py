@@ -15,10 +15,11 @@ from alexnet.data import CIFAR10_CLASSES, TensorDataset
 from analysis.experiments import (ExperimentConfig, ExperimentJob, ExperimentResult, FourLayerCNN,
                                   epochs_to_target, initial_state, load_reference, preset,
                                   run_lrn_ablation, run_relu_tanh)
+from analysis.experiments.runs import input_transform
 from analysis.experiments.__main__ import main as cli
 
 TINY = ExperimentConfig(lrs={"relu": (0.05, 0.1), "tanh": (0.05,)}, init="default",
-                        widths=(4, 4, 8), epochs=2.0, sweep_epochs=0.5, batch_size=32,
+                        inputs="standardised", widths=(4, 4, 8), epochs=2.0, sweep_epochs=0.5, batch_size=32,
                         record_every=2, stop_at_target=False)
 
 
@@ -54,6 +55,19 @@ def test_net_matches_torch_layers():
     x = torch.randn(3, 3, 32, 32) * 20  # large enough that LRN is not a constant factor
     torch.testing.assert_close(net(x), ref(x))
     assert net(x).shape == (3, 10)
+
+
+def test_centred_raw_inputs_are_the_pixels_minus_the_mean_image(data):
+    """AK 2: 0-255 values minus the training set's per-pixel mean (numpy as the reference)."""
+    import numpy as np
+
+    to_input = input_transform(replace(TINY, inputs="centred-raw"), data.images)
+    pixels = data.images.numpy().astype(np.float64)
+    expected = pixels[:5] - pixels.mean(axis=0)
+    np.testing.assert_allclose(to_input(data.images[:5]).numpy(), expected, atol=1e-3)
+    r = run_relu_tanh(replace(TINY, inputs="centred-raw", init="paper-gaussian",
+                              lrs={"relu": (0.001,), "tanh": (0.001,)}, epochs=1.0), data)
+    assert all(0 <= e <= 1 for c in r.curves.values() for e in c.train_error)
 
 
 def test_initial_state_is_the_seeds_and_leaves_the_global_rng_alone():
@@ -130,6 +144,7 @@ def test_lrn_ablation_reports_test_error(data):
     (dict(activations=("relu", "sigmoid")), "unknown activation 'sigmoid'; choose from relu, tanh"),
     (dict(lrs={"relu": (0.0,), "tanh": (0.1,)}), "learning rates must be > 0"),
     (dict(init="xavier"), "choose from paper-gaussian, default"),
+    (dict(inputs="whitened"), "unknown inputs 'whitened'; choose from centred-raw, standardised"),
     (dict(target_error=1.5), "target_error must be in (0, 1)"),
 ])
 def test_impossible_settings_are_refused(data, change, message):

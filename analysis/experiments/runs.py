@@ -83,6 +83,17 @@ def _check_data(data, what: str) -> None:
                          f"{data.images.dtype} {tuple(data.images.shape)}")
 
 
+def input_transform(cfg: ExperimentConfig, train_images: torch.Tensor):
+    """uint8 (N, 3, 32, 32) -> the float input the nets see, as ``cfg.inputs`` says."""
+    if cfg.inputs == "standardised":
+        return normalize
+    total = torch.zeros(train_images.shape[1:], dtype=torch.float64)
+    for i in range(0, len(train_images), 4096):  # the mean image, without a float copy of the set
+        total += train_images[i:i + 4096].sum(0, dtype=torch.float64)
+    mean = (total / len(train_images)).float()  # (3, 32, 32), 0-255 scale
+    return lambda x: x.float() - mean
+
+
 def _subset(images, labels, n: int, seed: int):
     if not n or n >= len(labels):
         return images, labels
@@ -93,8 +104,11 @@ def _subset(images, labels, n: int, seed: int):
 class _Trainer:
     """One net at one learning rate, trained in pieces so a sweep can pick and continue."""
 
-    def __init__(self, name, net, lr, images, labels, cfg: ExperimentConfig):
-        self.name, self.net, self.cfg, self.images, self.labels = name, net, cfg, images, labels
+    def __init__(self, name, net, lr, images, labels, cfg: ExperimentConfig, inputs):
+        self.name, self.cfg, self.images, self.labels = name, cfg, images, labels
+        # channels-last: CPU max-pooling is many times faster, a step ~15% faster in all
+        self.net = net.to(memory_format=torch.channels_last)
+        self.inputs = inputs  # uint8 batch -> float input
         self.opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay)
         self.curve = Curve(lr=lr)
@@ -128,7 +142,7 @@ class _Trainer:
                 x = random_crop_flip(x, self.gen)
             for g in self.opt.param_groups:  # AK 5: lr / 10 late in training
                 g["lr"] = self.curve.lr * (0.1 if self.epoch >= cfg.lr_drop_at * cfg.epochs else 1.0)
-            logits = net(normalize(x))  # (B, 10)
+            logits = net(self.inputs(x).contiguous(memory_format=torch.channels_last))  # (B, 10)
             loss = F.cross_entropy(logits, y)
             if not math.isfinite(loss.item()):
                 self.curve.diverged = self.done = True  # this lr is too high: the sweep drops it
@@ -150,14 +164,14 @@ class _Trainer:
                 on_record(self)
 
 
-def _pick_lr(name, candidates, cfg, state, images, labels, should_stop, on_record):
+def _pick_lr(name, candidates, cfg, state, images, labels, inputs, should_stop, on_record):
     """AK 3.1: each net's lr tuned for speed. Every candidate trains ``sweep_epochs``
     from the same weights; the lowest error over the sweep's second half wins and goes on."""
     runs, scores = [], {}
     for lr in candidates:
         net = FourLayerCNN(name, cfg.widths, lrn=cfg.lrn)
         net.load_state_dict(state)
-        t = _Trainer(name, net, lr, images, labels, cfg)
+        t = _Trainer(name, net, lr, images, labels, cfg, inputs)
         if len(candidates) > 1:
             t.train_until(cfg.sweep_epochs / 2, should_stop, on_record)
             t.wrong_seen = [0, 0]
@@ -195,14 +209,14 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
     _check_data(data, "training")
     t0, should_stop = time.time(), should_stop or (lambda: False)
     images, labels = _subset(data.images, data.labels, cfg.subset, cfg.seed)
-    state = initial_state(cfg)
+    inputs, state = input_transform(cfg, images), initial_state(cfg)
     result = ExperimentResult("relu-tanh", cfg.to_dict(), {})
     budget = sum(cfg.epochs + (len(cfg.lrs[a]) - 1) * cfg.sweep_epochs for a in cfg.activations)
     on_record, done = _reporter(progress, result, budget)
     try:
         for name in cfg.activations:
             best, result.sweep[name] = _pick_lr(name, cfg.lrs[name], cfg, state, images, labels,
-                                                should_stop, on_record)
+                                                inputs, should_stop, on_record)
             done["epochs"] += (len(cfg.lrs[name]) - 1) * cfg.sweep_epochs
             result.curves[name] = best.curve
             best.train_until(cfg.epochs, should_stop, on_record)
@@ -220,11 +234,11 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
 
 
 @torch.no_grad()
-def _test_error(net, images, labels, batch: int = 500) -> float:
+def _test_error(net, images, labels, inputs, batch: int = 500) -> float:
     was = net.training
     net.eval()
     try:
-        wrong = sum(int((net(normalize(images[i:i + batch])).argmax(1) != labels[i:i + batch]).sum())
+        wrong = sum(int((net(inputs(images[i:i + batch])).argmax(1) != labels[i:i + batch]).sum())
                     for i in range(0, len(labels), batch))
     finally:
         net.train(was)
@@ -243,19 +257,19 @@ def run_lrn_ablation(config: ExperimentConfig, train, test, progress=None,
     t0, should_stop = time.time(), should_stop or (lambda: False)
     images, labels = _subset(train.images, train.labels, cfg.subset, cfg.seed)
     test_x, test_y = _subset(test.images, test.labels, cfg.test_subset, cfg.seed + 1)
-    act, state = cfg.activations[0], initial_state(cfg)
+    act, state, inputs = cfg.activations[0], initial_state(cfg), input_transform(cfg, images)
     result = ExperimentResult("lrn", cfg.to_dict(), {})
     on_record, done = _reporter(progress, result, 2 * cfg.epochs)
     try:
         for name, lrn in (("no-lrn", False), ("lrn", True)):
             net = FourLayerCNN(act, cfg.widths, lrn=lrn)
             net.load_state_dict(state)
-            t = _Trainer(name, net, cfg.lrs[act][0], images, labels, cfg)
+            t = _Trainer(name, net, cfg.lrs[act][0], images, labels, cfg, inputs)
             result.curves[name], at = t.curve, cfg.test_every
             while t.epoch < cfg.epochs - 1e-9 and not t.done:
                 t.train_until(min(at, cfg.epochs), should_stop, on_record)
                 t.curve.test_epochs.append(t.epoch)
-                t.curve.test_error.append(_test_error(net, test_x, test_y))
+                t.curve.test_error.append(_test_error(net, test_x, test_y, inputs))
                 at += cfg.test_every
                 if t.curve.train_error:
                     on_record(t)  # the app sees the new test point at once
@@ -282,7 +296,11 @@ def summarize(results) -> dict:
     out = {"epochs_to_target": {n: stats([r.epochs_to_target.get(n) for r in results]) for n in names},
            "lr": {n: [r.curves[n].lr for r in results] for n in names}}
     if results and results[0].experiment == "relu-tanh":
-        out["ratio"] = stats([r.ratio for r in results])
+        out["ratio"] = stats([r.ratio for r in results])  # seeds where both nets got there
+        out["ratio_lower_bound"] = stats([r.ratio_lower_bound for r in results])  # where tanh did not
+        # per seed, the ratio or else its lower bound; their minimum bounds every seed's ratio
+        out["ratio_at_least"] = stats([r.ratio if r.ratio is not None else r.ratio_lower_bound
+                                       for r in results])
     else:
         out["test_error"] = {n: stats([r.test_error.get(n) for r in results]) for n in names}
     return out
