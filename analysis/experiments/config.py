@@ -112,16 +112,20 @@ _RELU_TANH_FULL = ExperimentConfig(
     lrs={"relu": (0.002, 0.004, 0.008), "tanh": (0.005, 0.01, 0.02, 0.04)},
     sweep_epochs=0.5, epochs=30.0, record_every=39)  # 391 steps an epoch: 10 records per epoch
 _LRN_FULL = ExperimentConfig(
-    activations=("relu",), lrs={"relu": (0.003,)}, epochs=12.0, stop_at_target=False,
+    activations=("relu",), lrs={"relu": (0.003,)}, epochs=8.0, stop_at_target=False,
     weight_decay=5e-4, augment=True, lr_drop_at=0.75, sweep_epochs=1.0, record_every=39,
     test_every=1.0)
 PRESETS = {
     "relu-tanh": {
         # The whole training set, AK 2's centred raw pixels, AK 5's N(0, 0.01)
         # weights; each net's lr from a 0.5-epoch sweep; both stop at 25%.
+        # Shipped (seeds 0-2): ReLU 7.08 +- 0.05 epochs; tanh stuck near 0.37
+        # and never got there in 30, so the ratio is > 4.2 in every seed.
         "full": _RELU_TANH_FULL,
-        # ~60 s on two cores: 2,000 images, 20 epochs, the lrs the full sweep
-        # tends to pick on the first epoch (ReLU 0.003 trained and 0.01 died).
+        # ~60 s on two cores: 2,000 images, 20 epochs, fixed lrs picked by hand
+        # (the full sweep chose ReLU 0.002, tanh 0.02). Measured here: ReLU reached
+        # 25% at epoch 13.2, tanh (0.01) was at 0.38 after 20. Small sets let a
+        # hot tanh catch up: at lr 0.03 it reached 25% at 13.5 on these 2,000.
         "quick": replace(_RELU_TANH_FULL, lrs={"relu": (0.003,), "tanh": (0.01,)},
                          subset=2000, epochs=20.0, record_every=4),
     },
