@@ -61,6 +61,16 @@ def require_model():
     return loaded
 
 
+def require_cifar(loader):
+    """A CIFAR-10 split from ``loader`` (``resources.cifar_test`` or ``cifar_train``),
+    or the note on how to get it and a stop."""
+    data, note = loader()
+    if data is None:
+        st.info(note)
+        st.stop()
+    return data
+
+
 def require_image(key: str):
     """The session's picture (with a way to change it), or a prompt and a stop."""
     with st.expander("Picture", expanded=st.session_state.image_bytes is None):

@@ -23,10 +23,7 @@ if not sorted(folder.glob("epoch*.pt")):
             "`python -m alexnet.train --snapshot-epochs 1,2,5,10,20` and copy "
             "`runs/<run>/snapshots/` there.")
     st.stop()
-data, note = resources.cifar_test()
-if data is None:
-    st.info(note)
-    st.stop()
+data = inputs.require_cifar(resources.cifar_test)
 
 
 @st.cache_resource(show_spinner="Reading the snapshots…", max_entries=2)

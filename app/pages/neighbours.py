@@ -19,10 +19,7 @@ if loaded.input_size != 32:
     st.info("The neighbours are searched in the CIFAR-10 training set, which only the CIFAR-10 "
             "model reads: choose it in the sidebar.")
     st.stop()
-data, note = resources.cifar_train()
-if data is None:
-    st.info(note)
-    st.stop()
+data = inputs.require_cifar(resources.cifar_train)
 
 
 @st.cache_resource(show_spinner=False)
