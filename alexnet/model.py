@@ -54,7 +54,7 @@ class AlexNetConfig:
     activation: str = "relu"  # "relu" or "tanh" (AK 3.1)
     lrn: bool = True  # AK 3.3, after the activations of conv1 and conv2
     overlapping_pool: bool = True  # 3x3 stride 2 (AK 3.4); False: 2x2 stride 2
-    towers: int = 2  # 1: one tower with half the kernels (AK 5's comparison)
+    towers: int = 2  # 1: the paper's one-GPU comparison net (AK 3.2; see layer_widths)
     dropout: float = 0.5  # AK 4.2, in fc6 and fc7
     init: str = "paper"  # "paper": N(0, 0.01) and unit biases; "kaiming": He init
     widths: tuple[int, ...] = field(default=())  # empty: the variant's own
@@ -81,12 +81,19 @@ class AlexNetConfig:
 
     @property
     def layer_widths(self) -> tuple[int, ...]:
-        """Kernels per layer for the whole net; one tower keeps half of them."""
+        """Kernels per layer for the whole net (conv1..conv5, fc6, fc7).
+
+        One tower is AK 3.2's one-GPU comparison net: half the kernels in
+        conv1-conv4, but conv5 and the FC layers kept whole (the paper's
+        footnote: most parameters sit in fc6, so halving conv5 and the FC
+        layers would have left the one-GPU net with a quarter of the
+        parameters; the comparison is biased towards the one-GPU net).
+        """
         if self.widths:
             return tuple(self.widths)
         base = WIDTHS[self.variant]
         if self.variant != "torchvision" and self.towers == 1:
-            return tuple(w // 2 for w in base)
+            return tuple(w // 2 for w in base[:4]) + base[4:]
         return base
 
     @property

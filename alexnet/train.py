@@ -44,7 +44,7 @@ class TrainConfig:
     activation: str = "relu"  # relu or tanh (AK 3.1)
     lrn: bool = True  # local response normalisation after conv1 and conv2 (AK 3.3)
     overlapping_pool: bool = True  # 3x3 stride-2 pools (AK 3.4); off: 2x2 stride 2
-    towers: int = 2  # 2 towers, or 1 with half the kernels (AK 5)
+    towers: int = 2  # 2 towers, or 1: the paper's one-GPU net (AK 3.2)
     init: str = "paper"  # paper: N(0, 0.01) and unit biases (AK 5); kaiming: He init
     dropout: float = 0.5  # in fc6 and fc7 (AK 4.2)
     epochs: int = 90  # passes over the training set

@@ -66,23 +66,27 @@ def test_two_tower_parameter_count_matches_the_paper_table(imagenet):
     assert sum(p.numel() for p in imagenet.parameters()) == 60_965_224
 
 
-def test_one_tower_with_half_the_kernels_parameter_count():
-    # AK 5's comparison net: every layer keeps half the kernels, no groups.
+def test_one_tower_comparison_net_parameter_count():
+    # AK 3.2's one-GPU net: half the kernels in conv1-conv4, no groups; its
+    # footnote keeps conv5 (256) and the FC layers (4096) whole so that the
+    # two nets have about the same number of parameters.
     by_hand = {
         "conv1": 48 * (11 * 11 * 3) + 48,
         "conv2": 128 * (5 * 5 * 48) + 128,
         "conv3": 192 * (3 * 3 * 128) + 192,
         "conv4": 192 * (3 * 3 * 192) + 192,
-        "conv5": 128 * (3 * 3 * 192) + 128,
-        "fc6": 2048 * (6 * 6 * 128) + 2048,
-        "fc7": 2048 * 2048 + 2048,
-        "fc8": 1000 * 2048 + 1000,
+        "conv5": 256 * (3 * 3 * 192) + 256,
+        "fc6": 4096 * (6 * 6 * 256) + 4096,
+        "fc7": 4096 * 4096 + 4096,
+        "fc8": 1000 * 4096 + 1000,
     }
-    assert sum(by_hand.values()) == 16_630_440
+    assert sum(by_hand.values()) == 59_798_312
     model = AlexNet(AlexNetConfig(towers=1))
     for name, n in by_hand.items():
         assert sum(p.numel() for p in model.layer(name).parameters()) == n, name
-    assert sum(p.numel() for p in model.parameters()) == 16_630_440
+    assert sum(p.numel() for p in model.parameters()) == 59_798_312
+    # Every layer is dense: one tower has no groups to keep apart.
+    assert all(m.groups == 1 for m in model.modules() if isinstance(m, torch.nn.Conv2d))
 
 
 # ---- 4. initialisation (AK 5) ---------------------------------------------
@@ -121,6 +125,8 @@ def _describe(m: nn.Module):
         return ("maxpool", m.kernel_size, m.stride, m.padding)
     if isinstance(m, LocalResponseNorm):
         return ("lrn", m.size, m.alpha, m.beta, m.k, m.groups)
+    if isinstance(m, nn.Dropout):
+        return ("dropout", m.p)
     return (type(m).__name__,)
 
 
@@ -136,27 +142,41 @@ def _changed(a, b):
 ACTS = {"act1", "act2", "act3", "act4", "act5", "act6", "act7"}
 
 
-def test_switches_change_exactly_their_layers():
-    base, order = _stages(CIFAR)
-    tanh, _ = _stages(CIFAR.replace(activation="tanh"))
+def test_layer_order_is_the_papers():
+    # AK 3.3-3.5, 4.2: ReLU, then LRN (conv1, conv2), then the pool; dropout
+    # 0.5 after the ReLUs of fc6 and fc7; conv3 and conv4 have no pool.
+    paper = ("conv1", "act1", "lrn1", "pool1", "conv2", "act2", "lrn2", "pool2",
+             "conv3", "act3", "conv4", "act4", "conv5", "act5", "pool5",
+             "flatten", "fc6", "act6", "drop6", "fc7", "act7", "drop7", "fc8")
+    for variant in ("imagenet", "cifar"):
+        stages, order = _stages(AlexNetConfig(variant=variant))
+        assert order == paper, variant
+        assert stages["drop6"] == stages["drop7"] == ("dropout", 0.5)
+
+
+@pytest.mark.parametrize("variant", ["cifar", "imagenet"])
+def test_switches_change_exactly_their_layers(variant):
+    config = AlexNetConfig(variant=variant, num_classes=10)
+    base, order = _stages(config)
+    tanh, _ = _stages(config.replace(activation="tanh"))
     assert _changed(base, tanh) == ACTS and tanh.keys() == base.keys()
     assert all(tanh[n] == ("Tanh",) for n in ACTS) and all(base[n] == ("ReLU",) for n in ACTS)
 
-    no_lrn, no_lrn_order = _stages(CIFAR.replace(lrn=False))
+    no_lrn, no_lrn_order = _stages(config.replace(lrn=False))
     assert base.keys() - no_lrn.keys() == {"lrn1", "lrn2"} and not _changed(base, no_lrn)
     assert no_lrn_order == tuple(n for n in order if n not in ("lrn1", "lrn2"))
     assert base["lrn1"] == ("lrn", 5, 1e-4, 0.75, 2.0, 2)  # AK 3.3, per tower
 
-    flat, _ = _stages(CIFAR.replace(overlapping_pool=False))
+    flat, _ = _stages(config.replace(overlapping_pool=False))
     assert _changed(base, flat) == {"pool1", "pool2", "pool5"}
     assert base["pool1"][:3] == ("maxpool", 3, 2) and flat["pool1"][:3] == ("maxpool", 2, 2)
 
-    one, _ = _stages(CIFAR.replace(towers=1))
-    expected = {"conv1", "conv2", "conv3", "conv4", "conv5", "lrn1", "lrn2", "fc6", "fc7", "fc8"}
-    assert _changed(base, one) == expected
+    one, _ = _stages(config.replace(towers=1))
+    # AK 3.2's one-GPU net: conv1-conv4 halved, conv5 and the FC layers whole.
+    assert _changed(base, one) == {"conv1", "conv2", "conv3", "conv4", "conv5", "lrn1", "lrn2"}
     assert [base[n][-1] for n in ("conv2", "conv3", "conv4", "conv5")] == [2, 1, 2, 2]
     assert all(one[n][-1] == 1 for n in ("conv2", "conv3", "conv4", "conv5", "lrn1", "lrn2"))
-    assert one["conv1"][2] * 2 == base["conv1"][2] and one["fc7"][2] * 2 == base["fc7"][2]
+    assert one["conv1"][2] * 2 == base["conv1"][2] and one["conv5"][2] == base["conv5"][2]
 
 
 def test_grouped_convs_see_their_own_tower_only(cifar):
