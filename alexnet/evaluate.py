@@ -125,5 +125,5 @@ if __name__ == "__main__":
 
     try:
         main()
-    except (FileNotFoundError, CheckpointError, WeightsUnavailable, ValueError) as e:  # the user's to fix: no traceback
+    except (OSError, CheckpointError, WeightsUnavailable, ValueError) as e:  # the user's to fix: no traceback
         raise SystemExit(f"error: {e}") from None

@@ -81,7 +81,19 @@ def sha256(path) -> str:
 
 
 def _build(config: AlexNetConfig, state: dict, where) -> AlexNet:
-    model = AlexNet(config)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{where} holds a {type(state).__name__} where its weights (a dict of "
+                              "tensors) should be: it is not a model checkpoint this app can use")
+    loose = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if loose:
+        raise CheckpointError(f"{where} holds a {type(state[loose[0]]).__name__} under {loose[0]!r} "
+                              "where a weight tensor should be: it is not a model checkpoint this "
+                              "app can use")
+    try:
+        model = AlexNet(config)
+    except (RuntimeError, MemoryError) as e:  # e.g. widths in model_config too big to allocate
+        raise CheckpointError(f"{where} describes a network that cannot be built here "
+                              f"({type(e).__name__}: {str(e)[:200]})") from None
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except RuntimeError as e:
@@ -91,16 +103,44 @@ def _build(config: AlexNetConfig, state: dict, where) -> AlexNet:
     return model.eval()
 
 
-def _from_torchvision_state(state: dict, where, name: str, info: dict) -> LoadedModel:
-    from torchvision.models import AlexNet_Weights
-
+def _renamed(state: dict, where) -> dict:
+    """A torchvision AlexNet state dict under this project's layer names."""
     ours = {}
     for k, v in state.items():
         prefix, _, leaf = k.rpartition(".")
         if prefix not in TORCHVISION_KEYS:
             raise CheckpointError(f"{where} has a key {k!r} that torchvision's AlexNet does not have")
         ours[f"{TORCHVISION_KEYS[prefix]}.{leaf}"] = v
-    model = _build(TORCHVISION_CONFIG, ours, where)
+    return ours
+
+
+def is_torchvision_alexnet(model) -> bool:
+    """Whether ``model`` is a ``torchvision.models.AlexNet`` (without importing torchvision)."""
+    cls = type(model)
+    return cls.__name__ == "AlexNet" and cls.__module__.startswith("torchvision.models")
+
+
+def from_torchvision(model) -> AlexNet:
+    """torchvision's ``AlexNet`` module as this project's AlexNet with named layers.
+
+    The result holds the very same parameter tensors (nothing is copied, so
+    no weight changes) and the same train/eval mode; it computes the same
+    outputs. The analyses call this on a torchvision model they are given.
+    """
+    if not is_torchvision_alexnet(model):
+        raise TypeError(f"expected a torchvision.models.AlexNet, got {type(model).__name__}")
+    config = TORCHVISION_CONFIG.replace(num_classes=model.classifier[-1].out_features)
+    with torch.device("meta"):  # no memory and no init: the parameters are assigned below
+        ours = AlexNet(config)
+    ours.load_state_dict(_renamed(model.state_dict(keep_vars=True), "this torchvision AlexNet"),
+                         assign=True)
+    return ours.train(model.training)
+
+
+def _from_torchvision_state(state: dict, where, name: str, info: dict) -> LoadedModel:
+    from torchvision.models import AlexNet_Weights
+
+    model = _build(TORCHVISION_CONFIG, _renamed(state, where), where)
     classes = tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
     return LoadedModel(name, model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, info)
 
@@ -108,9 +148,17 @@ def _from_torchvision_state(state: dict, where, name: str, info: dict) -> Loaded
 def _from_train_checkpoint(ckpt: dict, where, name: str, info: dict) -> LoadedModel:
     try:
         config = AlexNetConfig.from_dict(ckpt["model_config"])
-        classes = tuple(ckpt["classes"])
-    except (KeyError, TypeError, ValueError) as e:
+        classes = ckpt["classes"]
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{where} is not a checkpoint written by alexnet.train ({e})") from None
+    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
+        raise CheckpointError(f"{where} has no list of class names (its 'classes' is a "
+                              f"{type(classes).__name__}): use a checkpoint as alexnet.train wrote it")
+    if len(classes) != config.num_classes:
+        raise CheckpointError(f"{where} names {len(classes)} classes but its model predicts "
+                              f"{config.num_classes}: the file was edited or mixed up; use a "
+                              "checkpoint as alexnet.train wrote it")
+    classes = tuple(classes)
     model = _build(config, ckpt["model"], where)
     cifar = config.variant == "cifar"
     mean, std = (CIFAR10_MEAN, CIFAR10_STD) if cifar else (IMAGENET_MEAN, IMAGENET_STD)
@@ -135,7 +183,17 @@ def cifar10_manifest(manifest=CIFAR10_MANIFEST) -> dict:
     if not manifest.is_file():
         raise WeightsUnavailable(f"the shipped CIFAR-10 model's manifest {manifest} is missing; "
                                  "restore pretrained/ from the repository")
-    return json.loads(manifest.read_text())
+    try:
+        info = json.loads(manifest.read_text())
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CheckpointError(f"the shipped CIFAR-10 model's manifest {manifest} cannot be read "
+                              f"({e}); restore pretrained/ from the repository") from None
+    missing = [k for k in ("file", "sha256") if not isinstance(info, dict) or
+               not isinstance(info.get(k), str)]
+    if missing:
+        raise CheckpointError(f"the shipped CIFAR-10 model's manifest {manifest} is damaged (no "
+                              f"{' or '.join(missing)} entry); restore pretrained/ from the repository")
+    return info
 
 
 def _cifar10_override() -> Path | None:
@@ -168,18 +226,22 @@ def imagenet_cache_path() -> Path:
 def load_imagenet(download: bool = False) -> LoadedModel:
     """torchvision's ImageNet AlexNet, from the hub cache or (if allowed) the internet."""
     path = imagenet_cache_path()
+    prefix = TORCHVISION_FILE.split("-")[-1].split(".")[0]  # of the sha256
     if not path.is_file():
         if not download:
             raise WeightsUnavailable(
                 f"torchvision's ImageNet AlexNet weights are not on this machine. On a machine "
                 f"with internet run `python -m alexnet.weights download imagenet`, or copy "
                 f"{TORCHVISION_FILE} (233 MB, from {TORCHVISION_URL}) to {path}.")
+        # Download only, then load below with weights_only=True like every other file
+        # (load_state_dict_from_url would unpickle it with weights_only=False).
         try:
-            torch.hub.load_state_dict_from_url(TORCHVISION_URL, progress=True, check_hash=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(TORCHVISION_URL, str(path), hash_prefix=prefix)
         except Exception as e:
             raise WeightsUnavailable(f"could not download {TORCHVISION_URL} ({type(e).__name__}: {e}). "
                                      f"Copy {TORCHVISION_FILE} to {path} by hand.") from None
-    if not sha256(path).startswith(TORCHVISION_FILE.split("-")[-1].split(".")[0]):
+    if not sha256(path).startswith(prefix):
         raise CheckpointError(f"{path} does not match torchvision's checksum: delete it and download again")
     return load_path(path, "imagenet", {"source": "torchvision AlexNet_Weights.IMAGENET1K_V1",
                                         "acc@1": 56.522, "acc@5": 79.066})

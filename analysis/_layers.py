@@ -7,12 +7,26 @@ has; the hand-worked test nets use the same surface.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from alexnet.data import CIFAR10_MEAN, CIFAR10_STD, TensorDataset, normalize
+from alexnet.weights import from_torchvision, is_torchvision_alexnet
+
+
+def takes_any_alexnet(fn):
+    """Let an analysis take torchvision's own ``AlexNet`` module as well.
+
+    Its parameters are shared into this project's AlexNet with named layers
+    (``alexnet.weights.from_torchvision``), which the analyses walk.
+    """
+    @functools.wraps(fn)
+    def wrapper(model, *args, **kwargs):
+        return fn(from_torchvision(model) if is_torchvision_alexnet(model) else model, *args, **kwargs)
+    return wrapper
 
 
 def stages(model: nn.Module) -> list[tuple[str, nn.Module]]:

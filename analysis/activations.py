@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ._layers import check_images, check_layer, stages
+from ._layers import check_images, check_layer, stages, takes_any_alexnet
 
 
+@takes_any_alexnet
 def feature_maps(model, images: torch.Tensor, layer: str) -> torch.Tensor:
     """The output of ``layer`` for ``images``: (B, C, H, W) for conv stages, (B, units) for fc.
 
@@ -18,6 +19,7 @@ def feature_maps(model, images: torch.Tensor, layer: str) -> torch.Tensor:
     return layer_outputs(model, images, [layer])[layer]
 
 
+@takes_any_alexnet
 def layer_outputs(model, images: torch.Tensor, layers) -> dict[str, torch.Tensor]:
     """Outputs of several named layers in one forward pass (it stops at the deepest)."""
     check_images(images)

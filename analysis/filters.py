@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ._layers import takes_any_alexnet
+
 
 def normalise_kernels(kernels: torch.Tensor) -> torch.Tensor:
     """Each (3, k, k) kernel min-max scaled to [0, 1] over all its colours (a flat one -> 0.5)."""
@@ -47,6 +49,7 @@ def kernel_grid(kernels: torch.Tensor, cols: int = 16, padding: int = 1,
     return grid
 
 
+@takes_any_alexnet
 def conv1_grids(model, cols: int = 16, padding: int = 1, pad_value: float = 1.0) -> tuple[torch.Tensor, ...]:
     """One (3, H, W) grid of conv1 kernels per tower (AK Fig. 3: tower A above, B below)."""
     return tuple(kernel_grid(w.cpu(), cols, padding, pad_value) for w in model.conv1_weights_by_tower())
@@ -88,6 +91,7 @@ class TowerColour:
                 "threshold": self.threshold}
 
 
+@takes_any_alexnet
 def tower_colour(model, threshold: float = 0.5) -> list[TowerColour]:
     """Colour specificity of conv1 per tower (AK Fig. 3 predicts tower B >> tower A)."""
     out = []
@@ -98,6 +102,7 @@ def tower_colour(model, threshold: float = 0.5) -> list[TowerColour]:
     return out
 
 
+@takes_any_alexnet
 def tower_summary(model, threshold: float = 0.5) -> list[dict]:
     """``tower_colour`` as JSON-ready dicts (used by ``alexnet.export`` for the manifest)."""
     return [t.to_dict() for t in tower_colour(model, threshold)]

@@ -22,7 +22,7 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from ._layers import check_images, check_layer
+from ._layers import check_images, check_layer, takes_any_alexnet
 
 TRANSFORMS = ("translate", "scale", "rotate")
 LAYERS = ("pool1", "act7")  # ZF "layer 1" and "layer 7"
@@ -78,6 +78,7 @@ def transform_images(images: torch.Tensor, transform: str, amount: float) -> tor
                      interpolation=bilinear, fill=0.0)
 
 
+@takes_any_alexnet
 def invariance(model: nn.Module, images: torch.Tensor, transform: str, amounts=None, target=None,
                layers=LAYERS, batch_size: int = 64) -> InvarianceCurve:
     """ZF Fig. 5 for one transformation of (B, 3, H, W) normalised ``images``.
@@ -124,6 +125,7 @@ def invariance(model: nn.Module, images: torch.Tensor, transform: str, amounts=N
                            tgt.clone(), per_image(prob), per_image(top))
 
 
+@takes_any_alexnet
 def invariance_all(model: nn.Module, images: torch.Tensor, target=None, layers=LAYERS,
                    batch_size: int = 64) -> dict[str, InvarianceCurve]:
     """``invariance`` for all three of ZF Fig. 5's transformations, default amounts."""

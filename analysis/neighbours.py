@@ -20,7 +20,7 @@ from torch import nn
 from alexnet.checkpoint import CheckpointError, load_checkpoint, save_atomic
 from alexnet.data import CIFAR10_MEAN, CIFAR10_STD, TensorDataset
 
-from ._layers import image_batch, model_device, raw_images
+from ._layers import image_batch, model_device, raw_images, takes_any_alexnet
 
 LAYER = "act7"  # fc7 after its ReLU: AK's "last, 4096-dimensional hidden layer"
 
@@ -33,6 +33,7 @@ class Neighbours:
     distances: torch.Tensor  # (B, k) Euclidean, in fc7 space
 
 
+@takes_any_alexnet
 def features(model: nn.Module, images, mean=CIFAR10_MEAN, std=CIFAR10_STD, batch_size: int = 256,
              progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """(N, D) fc7 features of ``images`` (a TensorDataset, uint8 or normalised float tensor), on the CPU.
@@ -62,6 +63,7 @@ def _digest(tensors) -> str:
     return h.hexdigest()
 
 
+@takes_any_alexnet
 def cache_key(model: nn.Module, images, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> str:
     """Hash of the weights, the mode, the images' bytes and the normalisation."""
     weights = _digest(model.state_dict().values())
@@ -70,6 +72,7 @@ def cache_key(model: nn.Module, images, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> s
     return f"{LAYER}-{mode}-{weights[:16]}-{data[:16]}"
 
 
+@takes_any_alexnet
 def reference_features(model: nn.Module, images, mean=CIFAR10_MEAN, std=CIFAR10_STD,
                        batch_size: int = 256, cache_dir=None,
                        progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
@@ -134,6 +137,7 @@ def nearest(query: torch.Tensor, reference: torch.Tensor, k: int = 6, chunk: int
     return Neighbours(best_i, dist.to(reference.dtype))
 
 
+@takes_any_alexnet
 def nearest_neighbours(model: nn.Module, queries, reference, k: int = 6, mean=CIFAR10_MEAN,
                        std=CIFAR10_STD, batch_size: int = 256, cache_dir=None,
                        progress: Callable[[int, int], None] | None = None) -> Neighbours:

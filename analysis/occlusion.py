@@ -28,7 +28,7 @@ from torch import nn
 
 from alexnet.lrn import LocalResponseNorm
 
-from ._layers import check_images
+from ._layers import check_images, takes_any_alexnet
 
 LAST = torch.channels_last
 LAYER = "act5"  # ZF "layer 5": conv5 after its rectifier, before pool5
@@ -79,6 +79,7 @@ def _check(images, size, stride, baseline, batch_size) -> None:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
+@takes_any_alexnet
 def occlusion(model: nn.Module, images: torch.Tensor, target=None, size: int | None = None,
               stride: int | None = None, baseline=0.0, channel=None, batch_size: int = 64,
               reuse: bool = True) -> OcclusionResult:
@@ -107,24 +108,25 @@ def occlusion(model: nn.Module, images: torch.Tensor, target=None, size: int | N
         strongest = base[LAYER].flatten(2).amax(2).argmax(1)  # (B,) largest single activation
         ch = _per_image(channel, strongest, base[LAYER].shape[1], "channel")
         corners = torch.cartesian_prod(rows, cols).tolist()  # P*Q (top, left), row-major
-        maps = []
+        maps, tops = [], []
         for i in range(b):
             # Channels-last: oneDNN's convolutions and pools run several times
             # faster on (N, H, W, C) memory than on (N, C, H, W) on the CPU.
-            x, sweep = images[i:i + 1].contiguous(memory_format=LAST), []
+            x, sweep, top = images[i:i + 1].contiguous(memory_format=LAST), [], []
             for j in range(0, len(corners), batch_size):
                 boxes = [(t, l, min(t + size, h) - t, min(l + size, w) - l)
                          for t, l in corners[j:j + batch_size]]
                 run = _sweep_reuse if reuse else _sweep_full
                 act, logits = run(model, x, boxes, grey)
                 prob = logits.softmax(1)
-                sweep.append(torch.stack([act[:, int(ch[i])], prob[:, int(tgt[i])],
-                                          prob.argmax(1).to(prob.dtype)], 1))
-            maps.append(torch.cat(sweep).T.reshape(3, len(rows), len(cols)))
-        maps = torch.stack(maps, 1)  # (3, B, P, Q)
+                sweep.append(torch.stack([act[:, int(ch[i])], prob[:, int(tgt[i])]], 1))
+                top.append(prob.argmax(1))  # class indices stay integers (exact in any dtype)
+            maps.append(torch.cat(sweep).T.reshape(2, len(rows), len(cols)))
+            tops.append(torch.cat(top).reshape(len(rows), len(cols)))
+        maps = torch.stack(maps, 1)  # (2, B, P, Q)
         idx = torch.arange(b, device=images.device)
         out = OcclusionResult(
-            size, stride, rows, cols, ch, maps[0], tgt, maps[1], maps[2].long(),
+            size, stride, rows, cols, ch, maps[0], tgt, maps[1], torch.stack(tops),
             base[LAYER][idx, ch].sum((1, 2)), base_prob[idx, tgt], base_prob.argmax(1))
     # Plain tensors, not inference tensors, so callers may edit them in place.
     for f in ("channel", "activation", "target", "probability", "top_class",

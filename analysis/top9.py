@@ -8,7 +8,7 @@ Two steps:
    pass ``cache_dir`` (e.g. ``alexnet.data.cache_dir()``) and the scan is
    saved there (atomically) under a key hashed from the weights of the stages
    up to the layer, the layer, and the images; ``cache_dir=None`` (the
-   default) never touches the disk. This is the only analysis that does.
+   default) never touches the disk (``analysis.neighbours`` caches the same way).
 2. ``top9`` ranks the images by that maximum for one channel and projects
    each of the nine back to pixels with the deconvnet (ZF 2.1), next to the
    image patch under the unit's receptive field.
@@ -29,7 +29,7 @@ from alexnet.checkpoint import save_atomic
 from alexnet.data import CIFAR10_MEAN, CIFAR10_STD
 
 from ._layers import (Box, check_channel, check_layer, feature_layers, forward_to, image_batch,
-                      model_device, raw_images, stages)
+                      model_device, raw_images, stages, takes_any_alexnet)
 from .deconv import project
 
 SCAN_FORMAT = 1  # bump when the cached layout changes
@@ -58,6 +58,7 @@ def _bytes(t: torch.Tensor) -> bytes:
     return t.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes()
 
 
+@takes_any_alexnet
 def scan_key(model, layer: str, images, mean, std) -> str:
     """Hash of what a scan depends on: stages up to ``layer`` (and weights), the images, the normaliser."""
     x = raw_images(images)
@@ -82,6 +83,7 @@ def _load_cached(path: Path, key: str, layer: str):
         return None
 
 
+@takes_any_alexnet
 def scan_layer(model, layer: str, images, *, mean=CIFAR10_MEAN, std=CIFAR10_STD,
                batch_size: int = 256, cache_dir=None, progress: bool = False) -> LayerScan:
     """Strongest activation and its position for every image and channel of ``layer``.
@@ -136,6 +138,7 @@ class TopActivation:
     projection: torch.Tensor  # (3, h, w) the deconv projection under ``box``, float
 
 
+@takes_any_alexnet
 def top9(model, layer: str, channel: int, images, *, k: int = 9, scan: LayerScan | None = None,
          mean=CIFAR10_MEAN, std=CIFAR10_STD, batch_size: int = 256, cache_dir=None) -> list[TopActivation]:
     """The ``k`` strongest activations of ``layer``'s map ``channel`` over ``images``, best first.
@@ -146,6 +149,8 @@ def top9(model, layer: str, channel: int, images, *, k: int = 9, scan: LayerScan
     check_layer(model, layer, feature_layers(model))
     check_channel(model, layer, channel)
     x = raw_images(images)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer (fewer images give fewer results), got {k!r}")
     if scan is None:
         scan = scan_layer(model, layer, images, mean=mean, std=std, batch_size=batch_size,
                           cache_dir=cache_dir)

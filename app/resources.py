@@ -44,6 +44,9 @@ def model(name: str) -> tuple[weights.LoadedModel | None, str | None]:
         return _load(name), None
     except (weights.WeightsUnavailable, CheckpointError) as e:
         return None, str(e)
+    except OSError as e:  # reading the file itself failed, e.g. no permission
+        return None, (f"the weights file {e.filename} cannot be read ({e.strerror}): "
+                      "check its permissions")
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

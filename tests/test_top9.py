@@ -117,6 +117,10 @@ def test_bad_input():
     scan = scan_layer(model, "conv1", data)
     with pytest.raises(ValueError, match="not of 'conv2'"):
         top9(model, "conv2", 0, data, scan=scan)
+    for k in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="k must be a positive integer"):
+            top9(model, "conv1", 0, data, scan=scan, k=k)
+    assert len(top9(model, "conv1", 0, data, scan=scan)) == 4  # 9 asked, 4 images
     # An error inside the forward pass (wrong image size) leaves no hook behind.
     with pytest.raises(RuntimeError):
         scan_layer(model, "pool5", torch.zeros(2, 1, 32, 32))

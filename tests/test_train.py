@@ -111,7 +111,8 @@ def test_ddp_replicas_stay_identical(data, tmp_path):
     run = subprocess.run(cmd, env={**_env(tmp_path), "GLOO_SOCKET_IFNAME": "lo"}, cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
-    w0, w1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
+    w0 = torch.load(out / "rank0.pt", weights_only=True)
+    w1 = torch.load(out / "rank1.pt", weights_only=True)
     assert w0.keys() == w1.keys()
     for k in w0:
         assert torch.equal(w0[k], w1[k]), k
