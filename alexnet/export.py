@@ -23,7 +23,10 @@ import torch
 
 from .checkpoint import load_checkpoint, save_atomic
 from .data import BatchIterator, cifar_ten_crop, load_cifar10, normalised_black
+from analysis.filters import tower_summary
+
 from .evaluate import evaluate
+from .model import AlexNet, AlexNetConfig
 from .weights import CIFAR10_FILE, CIFAR10_MANIFEST, PRETRAINED, load_path, sha256
 
 
@@ -52,6 +55,30 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {platform.system()}"
 
 
+def colour_report(model, model_config: dict, seed: int) -> dict:
+    """AK Fig. 3 for this net, in numbers and in words: conv1's colour specificity per
+    tower, next to the same net at its initialisation (what training changed)."""
+    torch.manual_seed(seed)
+    untrained = AlexNet(AlexNetConfig.from_dict(model_config))
+    trained, start = tower_summary(model), tower_summary(untrained)
+    means = [t["mean"] for t in trained]
+    reading = [f"tower {'AB'[t['tower']]}: mean {t['mean']:.2f} (at initialisation "
+               f"{s['mean']:.2f}), {t['fraction_above']:.0%} of kernels above {t['threshold']}"
+               for t, s in zip(trained, start)]
+    if all(t["mean"] < s["mean"] for t, s in zip(trained, start)):
+        reading.append("training made every tower's kernels greyer than at initialisation")
+    if len(means) == 2:
+        hi, lo = (1, 0) if means[1] >= means[0] else (0, 1)
+        reading.append(f"tower {'AB'[hi]} is the more colour-specific by {means[hi] - means[lo]:.2f}; "
+                       "AK Fig. 3 shows a sharp split (one tower grey edges, the other colour "
+                       "blobs), so a gap this size is " +
+                       ("a weak form of it" if means[hi] - means[lo] < 0.25 else "that split"))
+    return {"definition": "the share of a kernel's energy that is not grey: 0 for a grey-level "
+                          "kernel, 1 for a colour-opponent one, about 2/3 for independent noise "
+                          "per colour (analysis.filters.colour_specificity)",
+            "towers": trained, "at_initialisation": start, "reading": reading}
+
+
 def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
     run = Path(run_dir)
     ckpt = load_checkpoint(run / "last.pt")
@@ -63,6 +90,8 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
 
     snaps = []
     (out / "snapshots").mkdir(parents=True, exist_ok=True)
+    for old in (out / "snapshots").glob("epoch*.pt"):  # an earlier export's epochs
+        old.unlink()
     for p in sorted((run / "snapshots").glob("epoch*.pt")):
         shutil.copyfile(p, out / "snapshots" / p.name)
         snaps.append({"file": f"snapshots/{p.name}", "epoch": int(p.stem[5:]), "sha256": sha256(p)})
@@ -75,13 +104,6 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
     ten = evaluate(loaded.model, batches, progress=True,
                    ten_crop=lambda x: cifar_ten_crop(x, fill=black))
 
-    towers = None
-    try:
-        from analysis.filters import tower_summary
-
-        towers = tower_summary(loaded.model)
-    except ImportError:
-        pass
     history = ckpt["history"]
     cfg = ckpt["train_config"]
     manifest = {
@@ -90,8 +112,16 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
         "sha256": sha256(weights),
         "command": [_train_command(cfg) + f" --out {run}",
                     f"python -m alexnet.export {run} --data-dir DATA"],
-        "data": "CIFAR-10 (50,000 training images, 10,000 test images); DATA is a folder "
-                "with train/<class>/ and test/<class>/ images",
+        "data": "CIFAR-10 (50,000 training images, 10,000 test images). DATA is a folder with "
+                "train/<class>/ and test/<class>/ images, or torchvision's CIFAR-10 archive "
+                "(add --download on a machine with internet). This run read a JPEG re-encoding "
+                "of CIFAR-10, whose pixels differ slightly from the original batches.",
+        "validation": "CIFAR-10 has no validation split: the val_* errors in history are on the "
+                      "10,000 test images, which the one-cycle schedule never looks at.",
+        "reproducing": "The same command with the same seed gives the same weights on the same "
+                       "torch build and thread count (data order, augmentation and dropout are "
+                       "functions of seed and epoch); other CPUs or thread counts round "
+                       "differently and land on close, not identical, weights.",
         "seed": cfg["seed"],
         "epochs": ckpt["epoch"],
         "train_config": cfg,
@@ -100,7 +130,7 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
         "machine": _machine(),
         "test": {"images": single.n, "top1_accuracy": 1 - single.top1, "top5_accuracy": 1 - single.top5,
                  "ten_crop_top1_accuracy": 1 - ten.top1, "ten_crop_top5_accuracy": 1 - ten.top5},
-        "conv1_colour_specificity": towers,
+        "conv1_colour_specificity": colour_report(loaded.model, ckpt["model_config"], cfg["seed"]),
         "snapshots": snaps,
         "history": history,
     }
