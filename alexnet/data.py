@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import save_atomic
+
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 # Per-channel statistics of the CIFAR-10 training set, in [0, 1] units. The
@@ -87,11 +89,24 @@ def load_image_folder(root, size: int = 32) -> TensorDataset:
             images[j] = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(
                 size, size, 3).permute(2, 0, 1)
     labels = torch.tensor([i for _, i in files], dtype=torch.int64)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    torch.save({"images": images, "labels": labels, "classes": list(classes)}, tmp)
-    os.replace(tmp, cached)
+    # Through a temporary file of its own, then renamed: DDP ranks that decode
+    # the same folder at once never collide, and no reader sees half a file.
+    save_atomic({"images": images, "labels": labels, "classes": list(classes)}, cached)
     return TensorDataset(images, labels, classes)
+
+
+def hold_out(data: TensorDataset, n: int, seed: int) -> tuple[TensorDataset, TensorDataset]:
+    """(the rest, ``n`` held-out images): a split of ``data`` fixed by ``seed``.
+
+    Both keep the images' original order; the held-out ones are chosen by a
+    seeded permutation, so the same (data, n, seed) always gives the same split.
+    """
+    if not 0 < n < len(data):
+        raise ValueError(f"cannot hold out {n} of {len(data)} images: give 0 < n < {len(data)}")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    held, rest = order[:n].sort().values, order[n:].sort().values
+    return (TensorDataset(data.images[rest], data.labels[rest], data.classes),
+            TensorDataset(data.images[held], data.labels[held], data.classes))
 
 
 def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> TensorDataset:

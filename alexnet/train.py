@@ -7,7 +7,8 @@
         --data-dir ~/data/imagenet --tower-devices cuda:0,cuda:1  # AK 3.2's two GPUs
 
 Defaults are the paper's: SGD, batch 128, momentum 0.9, weight decay 5e-4,
-lr 0.01 divided by 10 when the validation error stops improving. Each epoch
+lr 0.01 divided by 10 when the validation error stops improving (``--val-split
+5000`` holds that validation set out of CIFAR-10's training images). Each epoch
 appends a line to ``metrics.jsonl`` and rewrites ``last.pt`` atomically;
 the data order and dropout masks are functions of (seed, epoch), so a
 resumed run repeats exactly what the uninterrupted one would have done.
@@ -15,84 +16,25 @@ resumed run repeats exactly what the uninterrupted one would have done.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, remove_stale_temps, save_atomic
-from .data import (CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, BatchIterator,
+from .data import (CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, BatchIterator, hold_out,
                    load_cifar10, load_image_folder)
 from .evaluate import evaluate
 from .model import GEOMETRY, AlexNet, AlexNetConfig
+from .train_config import TrainConfig, check, check_device, check_tower_devices, parse_args, resumed
 
-
-@dataclass
-class TrainConfig:
-    data_dir: str = ""  # CIFAR-10 (train/ and test/ class folders) or torchvision's archive
-    download: bool = False  # let torchvision download CIFAR-10 into data_dir
-    dataset: str = "cifar10"  # cifar10, folder (small, in memory) or imagenet-folder (streamed)
-    out: str = "runs/alexnet"  # folder for last.pt, metrics.jsonl and snapshots/
-    variant: str = "cifar"  # cifar (32x32) or imagenet (224x224)
-    activation: str = "relu"  # relu or tanh (AK 3.1)
-    lrn: bool = True  # local response normalisation after conv1 and conv2 (AK 3.3)
-    overlapping_pool: bool = True  # 3x3 stride-2 pools (AK 3.4); off: 2x2 stride 2
-    towers: int = 2  # 2 towers, or 1: the paper's one-GPU net (AK 3.2)
-    init: str = "paper"  # paper: N(0, 0.01) and unit biases (AK 5); kaiming: He init
-    dropout: float = 0.5  # in fc6 and fc7 (AK 4.2)
-    epochs: int = 90  # passes over the training set
-    batch_size: int = 128  # images per SGD step (per process under DDP)
-    lr: float = 0.01  # learning rate (onecycle: its peak)
-    momentum: float = 0.9  # SGD momentum
-    weight_decay: float = 5e-4  # L2 weight decay
-    schedule: str = "plateau"  # "plateau" (AK 5), "onecycle", or "constant"
-    patience: int = 3  # plateau: epochs without improvement before lr /= 10
-    seed: int = 0  # initial weights, data order, augmentation and dropout
-    device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...
-    tower_devices: str = ""  # e.g. "cuda:0,cuda:1": tower A and B on two devices
-    snapshot_epochs: str = "1,2,5,10,20"  # conv weights kept for ZF Fig. 4; the last is added
-    limit: int = 0  # use only the first N training images (quick checks)
-    resume: str = ""  # a last.pt to continue from
-    threads: int = 0  # torch CPU threads; 0 keeps torch's choice
-    widths: str = ""  # "conv1,...,conv5,fc6,fc7" kernel counts; empty: the variant's own
-    workers: int = 4  # DataLoader processes decoding images (imagenet-folder only)
-
-
-SCHEDULES = ("plateau", "onecycle", "constant")
-DATASETS = ("cifar10", "folder", "imagenet-folder")
-# Where a run happens, not what it computes: a resumed run takes these from
-# the command line; everything else comes from the checkpoint.
-HARDWARE = ("device", "threads", "workers", "resume")
-
-
-def _field_help() -> dict[str, str]:
-    """TrainConfig's trailing comments, so the --help text has one source."""
-    import inspect
-    import re
-
-    found = re.findall(r"^\s+(\w+): \w+ = .*?#\s*(.+)$", inspect.getsource(TrainConfig), re.M)
-    return dict(found)
-
-
-def _parse_args(argv=None) -> TrainConfig:
-    p = argparse.ArgumentParser(prog="python -m alexnet.train", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    notes = _field_help()
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        h = notes.get(f.name, "")
-        if f.type == "bool":
-            p.add_argument(flag, default=f.default, action=argparse.BooleanOptionalAction, help=h)
-        else:
-            p.add_argument(flag, default=f.default, type=type(f.default), help=h)
-    return TrainConfig(**vars(p.parse_args(argv)))
+__all__ = ["TrainConfig", "train", "main", "conv_snapshot"]
 
 
 def _tune_cpu_allocator() -> None:
@@ -110,55 +52,58 @@ def _tune_cpu_allocator() -> None:
         pass  # not glibc: nothing to tune
 
 
-def _check_device(name: str) -> torch.device:
-    d = torch.device(name)
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"device {name!r} was asked for, but this machine has no CUDA GPU "
-                         "that torch can use; run with --device cpu")
-    if d.type == "cuda" and (d.index or 0) >= torch.cuda.device_count():
-        raise SystemExit(f"device {name!r} does not exist: this machine has "
-                         f"{torch.cuda.device_count()} CUDA device(s)")
-    return d
-
-
-def _check(cfg: TrainConfig) -> None:
-    if cfg.epochs < 1:
-        raise SystemExit(f"--epochs must be at least 1, got {cfg.epochs}")
-    if cfg.schedule not in SCHEDULES:
-        raise SystemExit(f"unknown --schedule {cfg.schedule!r}; choose from {', '.join(SCHEDULES)}")
-    if cfg.dataset not in DATASETS:
-        raise SystemExit(f"unknown --dataset {cfg.dataset!r}; choose from {', '.join(DATASETS)}")
-    if cfg.dataset == "imagenet-folder" and cfg.variant == "cifar":
-        raise SystemExit("--dataset imagenet-folder feeds 224x224 crops (AK 4.1): "
-                         "use --variant imagenet (or torchvision)")
+def _data_root(cfg: TrainConfig) -> Path:
+    """``--data-dir`` for the folder datasets, refused early if it has no train/ folder."""
+    root = Path(cfg.data_dir).expanduser()
+    layout = "train/<class>/ images and val/<class>/ (or test/<class>/), e.g. --data-dir ~/data/cifar10"
+    if cfg.dataset != "cifar10" and not cfg.data_dir:
+        raise FileNotFoundError(f"--dataset {cfg.dataset} needs --data-dir: a folder holding {layout}")
+    if cfg.dataset != "cifar10" and not (root / "train").is_dir():
+        where = "does not exist" if not root.is_dir() else "has no train/ folder"
+        raise FileNotFoundError(f"--data-dir {root} {where}; give a folder holding {layout}")
+    return root
 
 
 def _val_dir(root: Path) -> Path:
-    return next((root / s for s in ("val", "test") if (root / s).is_dir()), root / "val")
+    found = next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
+    if found is None:
+        raise FileNotFoundError(f"--data-dir {root} has no val/ or test/ folder to validate on: add "
+                                "one with the same class folders as train/, or hold out training "
+                                "images with --val-split N")
+    return found
 
 
 def _data(cfg: TrainConfig, rank: int, world: int):
     """(training batches, a function giving the validation batches, class names)."""
-    root = Path(cfg.data_dir).expanduser()
+    root = _data_root(cfg)
     cifar = cfg.variant == "cifar"
     mean, std = (CIFAR10_MEAN, CIFAR10_STD) if cifar else (IMAGENET_MEAN, IMAGENET_STD)
     if cfg.dataset == "imagenet-folder":  # too big for memory: stream it (AK 2, 4.1)
         from .augment import FolderStream, pca_basis, test_transform, train_transform
 
+        val_root = _val_dir(root)
         train = FolderStream(root / "train", cfg.batch_size, train_transform(*pca_basis(root / "train")),
                              train=True, seed=cfg.seed, rank=rank, world=world,
                              workers=cfg.workers, limit=cfg.limit)
-        val = FolderStream(_val_dir(root), cfg.batch_size, test_transform(), train=False,
-                           workers=cfg.workers)
+        val = FolderStream(val_root, cfg.batch_size, test_transform(), train=False, workers=cfg.workers)
         _same_classes(train.classes, val.classes)
         return train, lambda: val.epoch(0), train.classes
+    val = None  # --val-split: held out of the training images below
     if cfg.dataset == "cifar10":
         train = load_cifar10(cfg.data_dir or None, train=True, download=cfg.download)
-        val = load_cifar10(cfg.data_dir or None, train=False, download=cfg.download)
+        if not cfg.val_split:
+            val = load_cifar10(cfg.data_dir or None, train=False, download=cfg.download)
     else:
         side = GEOMETRY[cfg.variant]["input"]
-        train, val = load_image_folder(root / "train", side), load_image_folder(_val_dir(root), side)
-        _same_classes(train.classes, val.classes)
+        train = load_image_folder(root / "train", side)
+        if not cfg.val_split:
+            val = load_image_folder(_val_dir(root), side)
+            _same_classes(train.classes, val.classes)
+    if cfg.val_split:  # a function of the seed alone: the same on resume and on every DDP rank
+        if cfg.val_split >= len(train):
+            raise SystemExit(f"--val-split {cfg.val_split} would hold out all {len(train)} training "
+                             "images; give a smaller number")
+        train, val = hold_out(train, cfg.val_split, cfg.seed)
     if cfg.limit:  # a seeded random subset: folders list their images class by class
         keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.limit]
         train.images, train.labels = train.images[keep], train.labels[keep]
@@ -183,17 +128,6 @@ def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
 
-def _resumed(cfg: TrainConfig, saved: TrainConfig) -> TrainConfig:
-    """The saved run's config; only --out, --epochs and the hardware may change."""
-    if bool(saved.tower_devices) != bool(cfg.tower_devices or saved.tower_devices):
-        raise SystemExit("this run was trained without --tower-devices and its optimizer state is "
-                         "laid out for one device: resume it without --tower-devices")
-    return replace(saved, **{k: getattr(cfg, k) for k in HARDWARE},
-                   tower_devices=cfg.tower_devices or saved.tower_devices,
-                   out=cfg.out if cfg.out != TrainConfig.out else saved.out,
-                   epochs=cfg.epochs if cfg.epochs != TrainConfig.epochs else saved.epochs)
-
-
 def _all_sum(values: list[float], world: int) -> list[float]:
     """Sum over the DDP ranks (identity on one process)."""
     if world == 1:
@@ -211,20 +145,42 @@ def conv_snapshot(model: AlexNet) -> dict:
             if k.startswith("features.")}
 
 
+def _diverged(what: str, epoch: int, cfg: TrainConfig, lr: float, where: str = "") -> FloatingPointError:
+    """The error for a run whose loss or weights stopped being numbers, with the way out."""
+    if cfg.schedule == "onecycle":
+        fix = "start again with a lower --lr (a onecycle run's lr curve is fixed when it starts)"
+    elif epoch > 1:  # last.pt holds epoch - 1, which was finite
+        fix = (f"resume from the last checkpoint, e.g. --resume {Path(cfg.out) / 'last.pt'} "
+               f"--lr {lr / 10:g}, or start again")
+    else:
+        fix = "start again"
+    return FloatingPointError(f"{what} at epoch {epoch}{where}: training diverged and nothing from this "
+                              f"epoch was saved. Lower --lr (it is {lr:g}) and {fix}.")
+
+
+def _finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(v).all()) for v in model.state_dict().values()
+               if v.is_floating_point())
+
+
 def train(cfg: TrainConfig):
     """Run training as configured; returns the trained net (on its device)."""
-    _check(cfg)
-    start_epoch, history, state = 0, [], None
+    check(cfg)
+    start_epoch, history, state, new_lr = 0, [], None, None
     if cfg.resume:
         state = load_checkpoint(cfg.resume)
-        cfg = _resumed(cfg, TrainConfig(**state["train_config"]))
+        saved = TrainConfig(**state["train_config"])  # an older run's missing fields: defaults
+        cfg = resumed(cfg, saved)
         start_epoch, history = state["epoch"], list(state["history"])
+        new_lr = cfg.lr if cfg.lr != saved.lr else None  # recorded in cfg, so kept on a later resume
+    # Every device is checked before any data loads (which can take minutes).
+    device = check_device(cfg.device)
+    tower_devices = check_tower_devices(cfg.tower_devices) if cfg.tower_devices else None
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     _tune_cpu_allocator()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    device = _check_device(cfg.device)
     if world > 1:
         import torch.distributed as dist
 
@@ -243,17 +199,17 @@ def train(cfg: TrainConfig):
     if state is not None:
         model.load_state_dict(state["model"])
     net = model.to(device)
-    if cfg.tower_devices:
+    if tower_devices:
         from .towers import TowerParallel
 
-        net = TowerParallel(model, [_check_device(d) for d in cfg.tower_devices.split(",")])
+        net = TowerParallel(model, tower_devices)
         device = net.devices[0]
     plain = net  # without the DDP wrapper: evaluation needs no gradient sync
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         # DDP starts every replica from rank 0's weights and averages gradients.
-        single = device.type == "cuda" and not cfg.tower_devices
+        single = device.type == "cuda" and not tower_devices
         net = DistributedDataParallel(net, device_ids=[device] if single else None)
 
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
@@ -262,6 +218,9 @@ def train(cfg: TrainConfig):
     if state is not None:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+    if new_lr is not None:  # --lr on resume (plateau, constant; onecycle was refused)
+        for group in opt.param_groups:
+            group["lr"] = new_lr
 
     out = Path(cfg.out)
     snapshots = {int(e) for e in cfg.snapshot_epochs.split(",") if e} | {cfg.epochs}
@@ -286,10 +245,8 @@ def train(cfg: TrainConfig):
             # Every rank must see the same verdict, or the others wait forever.
             mean_loss = _all_sum([loss.item()], world)[0] / world
             if not math.isfinite(mean_loss):
-                raise FloatingPointError(
-                    f"the loss became {mean_loss} at epoch {epoch}, step {step + 1}: training "
-                    f"diverged. Lower --lr (it is {opt.param_groups[0]['lr']:g}) and resume from "
-                    f"the last checkpoint, or start again.")
+                raise _diverged(f"the loss became {mean_loss}", epoch, cfg, opt.param_groups[0]["lr"],
+                                f", step {step + 1}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -299,6 +256,11 @@ def train(cfg: TrainConfig):
             wrong += int((logits.argmax(1) != y).sum())
             seen += len(y)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", err=f"{wrong / seen:.3f}")
+        # The last step can break the weights after the last loss was checked;
+        # a NaN model is never evaluated or saved. Replicas are equal, but all
+        # ranks still take the same verdict.
+        if _all_sum([float(not _finite(plain))], world)[0]:
+            raise _diverged("the weights became inf or nan", epoch, cfg, opt.param_groups[0]["lr"])
         loss_sum, wrong, seen = _all_sum([loss_sum, wrong, seen], world)  # over all ranks' shards
         net.eval()
         val = evaluate(plain, val_batches())  # every rank: the same weights, the same numbers
@@ -312,7 +274,7 @@ def train(cfg: TrainConfig):
             print(json.dumps(row), flush=True)
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
-            grouped = plain.to_grouped() if cfg.tower_devices else plain
+            grouped = plain.to_grouped() if tower_devices else plain
             if epoch in snapshots:
                 save_atomic({"epoch": epoch, "model_config": mcfg.to_dict(),
                              "features": conv_snapshot(grouped)}, out / "snapshots" / f"epoch{epoch:03d}.pt")
@@ -329,7 +291,7 @@ def train(cfg: TrainConfig):
 
 
 def main(argv=None) -> None:
-    train(_parse_args(argv))
+    train(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,174 @@
+"""A training run's settings: ``TrainConfig``, its command line, and the checks
+that run before any data is loaded (bad values, devices that are not there,
+what a resumed run may change). ``alexnet.train`` runs the config."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import math
+import re
+from dataclasses import dataclass, fields, replace
+
+import torch
+
+
+@dataclass
+class TrainConfig:
+    data_dir: str = ""  # CIFAR-10 (train/ and test/ class folders) or torchvision's archive
+    download: bool = False  # let torchvision download CIFAR-10 into data_dir
+    dataset: str = "cifar10"  # cifar10, folder (small, in memory) or imagenet-folder (streamed)
+    out: str = "runs/alexnet"  # folder for last.pt, metrics.jsonl and snapshots/
+    variant: str = "cifar"  # cifar (32x32) or imagenet (224x224)
+    activation: str = "relu"  # relu or tanh (AK 3.1)
+    lrn: bool = True  # local response normalisation after conv1 and conv2 (AK 3.3)
+    overlapping_pool: bool = True  # 3x3 stride-2 pools (AK 3.4); off: 2x2 stride 2
+    towers: int = 2  # 2 towers, or 1: the paper's one-GPU net (AK 3.2)
+    init: str = "paper"  # paper: N(0, 0.01) and unit biases (AK 5); kaiming: He init
+    dropout: float = 0.5  # in fc6 and fc7 (AK 4.2)
+    epochs: int = 90  # passes over the training set
+    batch_size: int = 128  # images per SGD step (per process under DDP)
+    lr: float = 0.01  # learning rate (onecycle: its peak). With --resume, a value other than
+    #   the run's own and this default replaces the current lr from the next epoch on
+    #   (plateau, constant), e.g. after a NaN loss; a onecycle run's lr curve is fixed
+    momentum: float = 0.9  # SGD momentum
+    weight_decay: float = 5e-4  # L2 weight decay
+    schedule: str = "plateau"  # "plateau" (AK 5), "onecycle", or "constant"
+    patience: int = 3  # plateau: epochs without improvement before lr /= 10
+    seed: int = 0  # initial weights, data order, augmentation and dropout
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...
+    tower_devices: str = ""  # e.g. "cuda:0,cuda:1": tower A and B on two devices
+    snapshot_epochs: str = "1,2,5,10,20"  # conv weights kept for ZF Fig. 4; the last is added
+    limit: int = 0  # use only the first N training images (quick checks)
+    val_split: int = 0  # hold out N training images (chosen by --seed) as the validation set;
+    #   0: validate on the val/ or test/ folder. The paper's lr drops watched a validation set
+    #   (AK 5) and CIFAR-10 has none, so --val-split 5000 is the faithful choice with
+    #   --schedule plateau; 0 lets the test set steer the drops (cifar10 and folder only)
+    resume: str = ""  # a last.pt to continue from
+    threads: int = 0  # torch CPU threads; 0 keeps torch's choice
+    widths: str = ""  # "conv1,...,conv5,fc6,fc7" kernel counts; empty: the variant's own
+    workers: int = 4  # DataLoader processes decoding images (imagenet-folder only)
+
+
+SCHEDULES = ("plateau", "onecycle", "constant")
+DATASETS = ("cifar10", "folder", "imagenet-folder")
+# Where a run happens, not what it computes: a resumed run takes these from
+# the command line; everything else comes from the checkpoint.
+HARDWARE = ("device", "threads", "workers", "resume")
+DEVICE_FORMS = "cpu, cuda (the first GPU) or cuda:N"
+
+
+def _field_help() -> dict[str, str]:
+    """TrainConfig's trailing comments (and the comment lines under them), so
+    the --help text has one source."""
+    notes, name = {}, None
+    for line in inspect.getsource(TrainConfig).splitlines():
+        field = re.match(r"\s+(\w+): \w+ = .*?#\s*(.+)$", line)
+        more = re.match(r"\s+#\s*(.+)$", line)
+        if field:
+            name = field[1]
+            notes[name] = field[2]
+        elif more and name:
+            notes[name] += " " + more[1]
+        else:
+            name = None
+    return notes
+
+
+def parse_args(argv=None) -> TrainConfig:
+    """The command line as a TrainConfig (``python -m alexnet.train --help``)."""
+    p = argparse.ArgumentParser(
+        prog="python -m alexnet.train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train AlexNet with the paper's recipe (AK 5), on one device, two, or many.")
+    notes = _field_help()
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        h = notes.get(f.name, "")
+        if f.type == "bool":
+            p.add_argument(flag, default=f.default, action=argparse.BooleanOptionalAction, help=h)
+        else:
+            p.add_argument(flag, default=f.default, type=type(f.default), help=h)
+    return TrainConfig(**vars(p.parse_args(argv)))
+
+
+def check(cfg: TrainConfig) -> None:
+    """Refuse settings that cannot work, before anything is loaded."""
+    if cfg.epochs < 1:
+        raise SystemExit(f"--epochs must be at least 1, got {cfg.epochs}")
+    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+        raise SystemExit(f"--lr must be a positive number, got {cfg.lr}")
+    if cfg.schedule not in SCHEDULES:
+        raise SystemExit(f"unknown --schedule {cfg.schedule!r}; choose from {', '.join(SCHEDULES)}")
+    if cfg.dataset not in DATASETS:
+        raise SystemExit(f"unknown --dataset {cfg.dataset!r}; choose from {', '.join(DATASETS)}")
+    if cfg.dataset == "imagenet-folder" and cfg.variant == "cifar":
+        raise SystemExit("--dataset imagenet-folder feeds 224x224 crops (AK 4.1): "
+                         "use --variant imagenet (or torchvision)")
+    if cfg.val_split < 0:
+        raise SystemExit(f"--val-split must be 0 (use the val/ or test/ folder) or a number of "
+                         f"training images to hold out, got {cfg.val_split}")
+    if cfg.val_split and cfg.dataset == "imagenet-folder":
+        raise SystemExit("--val-split holds out images of an in-memory dataset (cifar10, folder); "
+                         "--dataset imagenet-folder validates on its val/ folder: leave --val-split out")
+    if cfg.tower_devices and cfg.towers != 2:
+        raise SystemExit("--tower-devices puts the two towers (AK 3.2) on two devices: "
+                         f"it needs --towers 2, got --towers {cfg.towers}")
+
+
+def check_device(name: str, flag: str = "--device") -> torch.device:
+    """``name`` as a device this machine has, or a SystemExit saying what to give instead."""
+    try:
+        d = torch.device(name)
+    except RuntimeError:
+        raise SystemExit(f"{flag} {name!r} is not a device name torch understands; "
+                         f"use {DEVICE_FORMS}") from None
+    instead = "run with --device cpu" if flag == "--device" else f"leave out {flag}"
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"{flag} {name!r} was asked for, but this machine has no CUDA GPU "
+                         f"that torch can use; {instead}")
+    if d.type == "cuda" and (d.index or 0) >= torch.cuda.device_count():
+        raise SystemExit(f"{flag} {name!r} does not exist: this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s), cuda:0 .. "
+                         f"cuda:{torch.cuda.device_count() - 1}")
+    if d.type == "meta":
+        raise SystemExit(f"{flag} 'meta' holds shapes but no numbers, so nothing can train on it; "
+                         f"use {DEVICE_FORMS}")
+    # CUDA is probed by the two checks above; touching it here would, under
+    # torchrun, open a context on GPU 0 from every rank before each picks its own.
+    if d.type not in ("cpu", "cuda"):
+        try:
+            torch.empty(0, device=d)
+        except Exception as e:  # RuntimeError, NotImplementedError, AssertionError: no backend
+            why = str(e).split(". ")[0].splitlines()[0][:120] if str(e) else type(e).__name__
+            raise SystemExit(f"{flag} {name!r}: torch cannot use {d.type} devices on this "
+                             f"machine ({why}); use {DEVICE_FORMS}") from None
+    return d
+
+
+def check_tower_devices(spec: str) -> list[torch.device]:
+    """``--tower-devices`` as two devices this machine has (tower A's, tower B's)."""
+    names = [s.strip() for s in spec.split(",")]
+    if len(names) != 2 or not all(names):
+        raise SystemExit(f"--tower-devices needs two devices, one per tower, e.g. cuda:0,cuda:1 "
+                         f"(or cpu,cpu); got {spec!r}")
+    return [check_device(n, "--tower-devices") for n in names]
+
+
+def resumed(cfg: TrainConfig, saved: TrainConfig) -> TrainConfig:
+    """The saved run's config with what this command line may change: --out,
+    --epochs, --lr (not for onecycle) and the hardware."""
+    if bool(saved.tower_devices) != bool(cfg.tower_devices or saved.tower_devices):
+        raise SystemExit("this run was trained without --tower-devices and its optimizer state is "
+                         "laid out for one device: resume it without --tower-devices")
+    epochs = cfg.epochs if cfg.epochs != TrainConfig.epochs else saved.epochs
+    lr = cfg.lr if cfg.lr != TrainConfig.lr else saved.lr
+    if saved.schedule == "onecycle" and lr != saved.lr:
+        raise SystemExit(f"--lr cannot change when resuming a --schedule onecycle run: its lr curve "
+                         f"(peak {saved.lr:g}) was fixed when the run started. Resume without --lr, "
+                         f"or start a new run with a lower --lr")
+    if saved.schedule == "onecycle" and epochs != saved.epochs:
+        raise SystemExit(f"--epochs cannot change when resuming a --schedule onecycle run: its lr "
+                         f"curve ends at epoch {saved.epochs}. Resume without --epochs")
+    return replace(saved, **{k: getattr(cfg, k) for k in HARDWARE},
+                   tower_devices=cfg.tower_devices or saved.tower_devices,
+                   out=cfg.out if cfg.out != TrainConfig.out else saved.out, epochs=epochs, lr=lr)
