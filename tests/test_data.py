@@ -1,19 +1,22 @@
-"""Data and augmentation against independent references: hand-cut crops,
-the PCA noise's covariance from its formula, numpy's covariance, torchvision's
-own CIFAR-10 reader, and torchvision's TenCrop."""
+"""Data and augmentation against independent references: hand-cut crops of
+padded copies, the PCA noise's covariance from its formula, numpy's covariance,
+torchvision's own CIFAR-10 and ImageFolder readers with ToTensor + Normalize,
+CIFAR-10's published class names and statistics, and torchvision's TenCrop."""
 
 import pickle
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from alexnet import augment
 from alexnet.augment import FolderStream, PCALighting, open_image_folder, pca_basis, train_transform
-from alexnet.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, BatchIterator, load_cifar10, ten_crop
+from alexnet.data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, BatchIterator, cifar_ten_crop,
+                          load_cifar10, normalised_black, random_crop_flip, ten_crop)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic_data import class_image, make_image_folder  # noqa: E402
@@ -112,6 +115,27 @@ def test_folder_errors(tmp_path):
         open_image_folder(tmp_path / "empty")
 
 
+# CIFAR-10 as its authors publish it, written out here rather than taken from
+# alexnet.data, so a wrong constant there cannot agree with itself.
+OFFICIAL_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                    "dog", "frog", "horse", "ship", "truck")  # batches.meta's label_names, in order
+PUBLISHED_MEAN = (0.4914, 0.4822, 0.4465)  # per channel, training set, pixels in [0, 1]
+PUBLISHED_STD = (0.2470, 0.2435, 0.2616)  # over all pixels (not the mean of per-image stds)
+# Measured once with numpy over this machine's copy, ~/.cache/alexnet-data/cifar10/train/
+# (50,000 JPEGs): every image decoded by PIL to RGB, /255, then the mean and the population
+# std of each channel over all 51.2M pixels. JPEG's smoothing lowers the std by about 0.002.
+MEASURED_MEAN = (0.49125, 0.48209, 0.44652)
+MEASURED_STD = (0.24523, 0.24278, 0.26063)
+
+
+def test_cifar10_constants_are_the_published_ones():
+    assert CIFAR10_CLASSES == OFFICIAL_CLASSES
+    np.testing.assert_allclose(CIFAR10_MEAN, PUBLISHED_MEAN, atol=1e-6)
+    np.testing.assert_allclose(CIFAR10_STD, PUBLISHED_STD, atol=1e-6)
+    np.testing.assert_allclose(CIFAR10_MEAN, MEASURED_MEAN, atol=1e-3)
+    np.testing.assert_allclose(CIFAR10_STD, MEASURED_STD, atol=3e-3)
+
+
 def _write_cifar_pickles(root: Path, images: np.ndarray, labels: list[int]) -> None:
     """torchvision's cifar-10-batches-py layout: (N, 3072) uint8 rows, R then G then B planes."""
     d = root / "cifar-10-batches-py"
@@ -122,43 +146,186 @@ def _write_cifar_pickles(root: Path, images: np.ndarray, labels: list[int]) -> N
         batch = {"data": rows[part], "labels": [labels[j] for j in part]}
         (d / f"data_batch_{i}").write_bytes(pickle.dumps(batch))
     (d / "test_batch").write_bytes(pickle.dumps({"data": rows, "labels": labels}))
-    (d / "batches.meta").write_bytes(pickle.dumps({"label_names": list(CIFAR10_CLASSES)}))
+    (d / "batches.meta").write_bytes(pickle.dumps({"label_names": list(OFFICIAL_CLASSES)}))
+
+
+def _nearest(x: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each image of x (N, ...), the index of the closest image of ref (M, ...) and the
+    mean absolute difference to it."""
+    dist = (x[:, None] - ref[None]).abs().flatten(2).mean(-1)  # (N, M)
+    best = dist.min(1)
+    return best.indices, best.values
 
 
 def test_cifar10_same_classes_and_normalisation_either_way(tmp_path, monkeypatch):
+    from torchvision import datasets
+    from torchvision import transforms as T
+
     rng = np.random.default_rng(0)
-    # Two images per class, written in a shuffled order to the pickles.
-    labels = [c for c in range(10) for _ in range(2)]
-    images = np.stack([class_image(c % 4, rng) for c in labels])
-    images[:, 0, 0] = np.array(labels)[:, None] * 20  # tag pixel: the class, whatever the colour
-    order = rng.permutation(len(labels))
-    _write_cifar_pickles(tmp_path / "pickled", images[order], [labels[i] for i in order])
-    for i, (img, c) in enumerate(zip(images, labels)):
-        folder = tmp_path / "tree" / "train" / CIFAR10_CLASSES[c]
+    labels = [c for c in range(10) for _ in range(2)]  # picture p shows class labels[p]
+    # (20, 32, 32, 3): random colours in 8x8 blocks, so each picture is far from every
+    # other (mean |difference| about 1.0 once normalised) and survives JPEG (about 0.13).
+    pictures = np.stack([np.kron(rng.integers(0, 256, (4, 4, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+                         for _ in labels])
+    order = rng.permutation(len(labels))  # the archive holds them shuffled
+    _write_cifar_pickles(tmp_path / "archive", pictures[order], [labels[p] for p in order])
+    for p, c in enumerate(labels):  # the tree: folders named as the archive names the classes
+        folder = tmp_path / "tree" / "train" / OFFICIAL_CLASSES[c]
         folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(folder / f"{i}.png")
+        if p % 3:
+            Image.fromarray(pictures[p]).save(folder / f"{p:02d}.png")
+        else:  # some JPEGs too, as the real tree has
+            Image.fromarray(pictures[p]).save(folder / f"{p:02d}.jpg", quality=95)
     # torchvision checks the official archive's md5s; our hand-written batches
     # have other bytes, so bypass only that check (the files must still exist).
     import torchvision.datasets.cifar as tv_cifar
 
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda path, md5=None: Path(path).is_file())
-    pickled = load_cifar10(tmp_path / "pickled", train=True)
-    tree = load_cifar10(tmp_path / "tree", train=True)
-    assert pickled.classes == tree.classes == CIFAR10_CLASSES
-    key = lambda ds: {bytes(ds.images[i].numpy()): int(ds.labels[i]) for i in range(len(ds))}  # noqa: E731
-    assert key(pickled) == key(tree)  # the same image has the same label either way
-    # Normalisation: BatchIterator vs torchvision's ToTensor + Normalize on the PNG.
+    # References: torchvision's own readers, with ToTensor + Normalize(published numbers).
+    ref_tf = T.Compose([T.ToTensor(), T.Normalize(PUBLISHED_MEAN, PUBLISHED_STD)])
+    refs = {"archive": datasets.CIFAR10(str(tmp_path / "archive"), train=True, transform=ref_tf),
+            "tree": datasets.ImageFolder(str(tmp_path / "tree" / "train"), transform=ref_tf)}
+    assert tuple(refs["archive"].classes) == OFFICIAL_CLASSES
+    assert refs["archive"].targets == [labels[p] for p in order]
+    # The official order is alphabetical, so ImageFolder's sorted folders agree with it.
+    assert refs["tree"].class_to_idx == {name: i for i, name in enumerate(OFFICIAL_CLASSES)}
+    pictures_x = torch.stack([ref_tf(Image.fromarray(a)) for a in pictures])  # (20, 3, 32, 32)
+    for form, ref in refs.items():
+        ds = load_cifar10(tmp_path / form, train=True)
+        assert ds.classes == OFFICIAL_CLASSES, form
+        x, y = next(BatchIterator(ds, len(ds), train=False).epoch(0))  # (20, 3, 32, 32), (20,)
+        ref_x = torch.stack([ref[i][0] for i in range(len(ref))])
+        ref_y = torch.tensor([ref[i][1] for i in range(len(ref))])
+        # Each loaded image is one of the reader's, pixel for pixel (in whatever
+        # order), normalised as torchvision does it, with the reader's label.
+        match, diff = _nearest(x, ref_x)
+        assert sorted(match.tolist()) == list(range(len(ref))), form
+        torch.testing.assert_close(x, ref_x[match])  # one grey level is 1 / 255 / 0.26 = 0.015
+        assert torch.equal(y, ref_y[match]), form
+        # The same picture has the same class index either way (JPEG: nearest picture).
+        match, diff = _nearest(x, pictures_x)
+        assert sorted(match.tolist()) == list(range(len(labels))), form
+        assert y.tolist() == [labels[p] for p in match.tolist()], form
+        assert float(diff.max()) < 0.3, form  # PNG: 0; JPEG at quality 95: about 0.13
+
+
+def _coded(h: int, w: int, start: int = 1) -> torch.Tensor:
+    """(3, h, w) uint8 whose values all differ and are not 0 (the padding's black):
+    start + (c * h + y) * w + x."""
+    return (start + torch.arange(3 * h * w)).view(3, h, w).to(torch.uint8)
+
+
+def test_random_crop_flip_is_a_hand_cut_window_of_the_padded_image():
+    h, w, pad = 5, 6, 4  # not square, so rows and columns cannot be swapped unseen
+    pics = torch.stack([_coded(h, w, 1), _coded(h, w, 101)])  # values 1..90 and 101..190
+    # Every crop training may take: each (dy, dx) window of the zero-padded copy, or its mirror.
+    crops = {}
+    for k, pic in enumerate(pics):
+        padded = F.pad(pic, (pad, pad, pad, pad))  # (3, 13, 14), black border
+        for dy in range(2 * pad + 1):
+            for dx in range(2 * pad + 1):
+                window = padded[:, dy:dy + h, dx:dx + w]
+                crops[window.numpy().tobytes()] = (k, dy, dx, False)
+                crops[window.flip(-1).numpy().tobytes()] = (k, dy, dx, True)
+    assert len(crops) == 2 * 81 * 2  # all different: an output names the crop it is
+    n = 3240  # 20 per (offset, mirror)
+    batch = pics[torch.arange(n) % 2]  # (n, 3, 5, 6): the two pictures alternate
+    out = random_crop_flip(batch, torch.Generator().manual_seed(0), pad=pad)
+    assert out.shape == batch.shape and out.dtype == torch.uint8
+    seen = [crops.get(out[i].numpy().tobytes()) for i in range(n)]
+    assert None not in seen, "an output is not a window of its padded picture or its mirror"
+    assert all(s[0] == i % 2 for i, s in enumerate(seen))  # each image is cut from itself
+    assert len({s[1:] for s in seen}) == 162  # every offset occurs, plain and mirrored
+    # Uniform offsets and fair flips: within 4 standard deviations of the expected counts.
+    mirrored = sum(s[3] for s in seen)
+    assert abs(mirrored - n / 2) < 4 * (n / 4) ** 0.5
+    for axis in (1, 2):
+        counts = Counter(s[axis] for s in seen)
+        assert all(abs(counts[v] - n / 9) < 4 * (n * 8 / 81) ** 0.5 for v in range(9)), counts
+    # The same generator state gives the same crops (a resumed run repeats them).
+    assert torch.equal(out, random_crop_flip(batch, torch.Generator().manual_seed(0), pad=pad))
+
+
+def test_cifar_ten_crop_is_hand_cut_from_the_black_padded_image():
     from torchvision import transforms as T
 
-    ref_tf = T.Compose([T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
-    for ds in (pickled, tree):
-        x, y = next(BatchIterator(ds, len(ds), train=False).epoch(0))
-        for i in range(len(ds)):
-            png = Image.fromarray(ds.images[i].permute(1, 2, 0).numpy())
-            torch.testing.assert_close(x[i], ref_tf(png))
-            assert int(ds.images[i][0, 0, 0]) == 20 * int(y[i])  # the tag matches the label
+    x = torch.stack([_coded(6, 6, 1), _coded(6, 6, 120)])  # (2, 3, 6, 6) uint8
+    pad = 2  # cifar_ten_crop's default, which evaluate, predict and export use
+    p = F.pad(x, (pad, pad, pad, pad))  # (2, 3, 10, 10), black border as in training
+    m = p.flip(-1)  # the mirror image
+    corners = [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2)]  # top-left, top-right, bottom-left, bottom-right, centre
+    expected = [im[..., t:t + 6, l:l + 6] for im in (p, m) for t, l in corners]
+    crops = cifar_ten_crop(x)  # predict: uint8 pictures
+    assert crops.shape == (2, 10, 3, 6, 6)
+    for i, e in enumerate(expected):
+        assert torch.equal(crops[:, i], e), i
+    # evaluate and export: already-normalised batches, padded with the normalised black.
+    norm = T.Normalize(PUBLISHED_MEAN, PUBLISHED_STD)
+    black = normalised_black(CIFAR10_MEAN, CIFAR10_STD)
+    torch.testing.assert_close(torch.tensor(black), norm(torch.zeros(3, 1, 1)).flatten())
+    got = cifar_ten_crop(norm(x.float() / 255), fill=black)
+    torch.testing.assert_close(got, torch.stack([norm(e.float() / 255) for e in expected], 1))
+    # Any per-channel fill: each channel padded with its own value.
+    xn = norm(x.float() / 255)
+    fill = (1.5, -2.0, 7.0)
+    pf = torch.stack([F.pad(xn[:, c], (pad, pad, pad, pad), value=fill[c]) for c in range(3)], 1)
+    mf = pf.flip(-1)
+    want = torch.stack([im[..., t:t + 6, l:l + 6] for im in (pf, mf) for t, l in corners], 1)
+    torch.testing.assert_close(cifar_ten_crop(xn, fill=fill), want)
 
 
+def _plain_train_transform():
+    """The training transform with its colour noise off (zero eigenvalues) and no
+    standardisation, so its output is the cropped pixels / 255."""
+    return train_transform(torch.zeros(3), torch.eye(3), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+
+
+def test_train_transform_takes_a_224_window_of_the_central_256_patch():
+    # 256 rows x 320 columns: the shorter side is already 256, so the values keep
+    # their meaning. R = row, G = column within the central 256 (columns 32..287),
+    # B = 200 inside that patch and 0 in the 32-column strips either side.
+    yy, xx = np.mgrid[0:256, 0:320]
+    img = Image.fromarray(np.stack([yy, (xx - 32) % 256, np.where((xx >= 32) & (xx < 288), 200, 0)],
+                                   -1).astype(np.uint8))
+    tf = _plain_train_transform()
+    torch.manual_seed(0)
+    tops, lefts, mirrored = set(), set(), set()
+    for _ in range(40):
+        r, g, b = (tf(img) * 255).round().long()  # each (224, 224)
+        top = int(r[0, 0])
+        assert torch.equal(r, (top + torch.arange(224))[:, None].expand(224, 224))  # contiguous rows
+        flipped = int(g[0, 0]) > int(g[0, 1])
+        left = int(g[0, -1]) if flipped else int(g[0, 0])
+        cols = left + torch.arange(224)
+        assert torch.equal(g, (cols.flip(0) if flipped else cols)[None].expand(224, 224))  # columns, or mirrored
+        assert bool((b == 200).all())  # never reaches outside the central patch
+        assert 0 <= top <= 32 and 0 <= left <= 32
+        tops.add(top), lefts.add(left), mirrored.add(flipped)
+    assert mirrored == {False, True} and len(tops) > 10 and len(lefts) > 10
+
+
+@pytest.mark.parametrize("h, w", [(150, 200), (300, 181)])
+def test_train_transform_resizes_the_shorter_side_to_256(h, w):
+    img = np.random.default_rng(h).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    # Reference: shorter side 256, the longer one scaled and truncated, by torch's
+    # antialiased bilinear interpolation in float64; then the central 256x256 by slicing.
+    size = (256, int(256 * w / h)) if h <= w else (int(256 * h / w), 256)
+    big = F.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None].double(), size=size, mode="bilinear",
+                        antialias=True, align_corners=False)[0].round().clamp(0, 255)
+    t0, l0 = round((size[0] - 256) / 2), round((size[1] - 256) / 2)
+    patch = big[:, t0:t0 + 256, l0:l0 + 256]  # (3, 256, 256)
+    tf = _plain_train_transform()
+    torch.manual_seed(1)
+    for _ in range(3):
+        out = (tf(Image.fromarray(img)) * 255).round().double()  # (3, 224, 224)
+        found = []
+        for flipped, src in ((False, patch), (True, patch.flip(-1))):
+            for t in range(33):
+                for left in range(33):  # first row as a quick filter, then the whole window
+                    if (src[:, t, left:left + 224] - out[:, 0]).abs().max() <= 1 and \
+                            (src[:, t:t + 224, left:left + 224] - out).abs().max() <= 1:
+                        found.append((flipped, t, left))
+        assert len(found) == 1, found  # exactly one window (one grey level of rounding allowed)
 def test_imagenet_folder_training_and_ten_crop_evaluation(tmp_path, capsys):
     from torchvision import transforms as T
 
