@@ -2,5 +2,6 @@
 
 from .lrn import LocalResponseNorm, local_response_norm
 from .model import AlexNet, AlexNetConfig
+from .stages import Roles, StagedNet
 
-__all__ = ["AlexNet", "AlexNetConfig", "LocalResponseNorm", "local_response_norm"]
+__all__ = ["AlexNet", "AlexNetConfig", "LocalResponseNorm", "Roles", "StagedNet", "local_response_norm"]

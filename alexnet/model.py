@@ -24,6 +24,8 @@ import torch
 from torch import nn
 
 from .lrn import LocalResponseNorm
+from .registry import register_model
+from .stages import Roles, StagedNet
 
 # Kernels per layer for the whole net (both towers): conv1..conv5, fc6, fc7.
 WIDTHS = {
@@ -43,6 +45,8 @@ CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 FC_LAYERS = ("fc6", "fc7", "fc8")
 # AK 5: biases 1 where ReLUs should start active, 0 elsewhere.
 UNIT_BIAS_LAYERS = ("conv2", "conv4", "conv5", "fc6", "fc7")
+# AK 3.2: the layers whose input comes from both towers (where the GPUs talk).
+CROSSINGS = ("conv3", "fc6", "fc7", "fc8")
 
 
 @dataclass(frozen=True)
@@ -113,8 +117,8 @@ class AlexNetConfig:
         return replace(self, **changes)
 
 
-class AlexNet(nn.Module):
-    """AlexNet with named layers and one surface for the analyses.
+class AlexNet(StagedNet):
+    """AlexNet with named layers and the surface of ``alexnet.stages``.
 
     ``features``: conv1 .. pool5; ``classifier``: flatten .. fc8. Every stage
     has a name (``conv1``, ``act1``, ``lrn1``, ``pool1``, ..., ``fc8``).
@@ -123,6 +127,11 @@ class AlexNet(nn.Module):
     def __init__(self, config: AlexNetConfig = AlexNetConfig()):
         super().__init__()
         self.config = c = config
+        # ZF "layer 1" is conv1 -> ReLU -> (LRN) -> pool1; "layer 5" is conv5 after
+        # its ReLU; AK Fig. 4's neighbours use fc7 after its ReLU.
+        self.roles = Roles(first_conv="conv1", first_block="pool1", last_conv="act5",
+                           penultimate="act7", logits="fc8", towers=c.towers,
+                           crossings=CROSSINGS if c.towers > 1 else ())
         g = GEOMETRY[c.variant]
         w1, w2, w3, w4, w5, w6, w7 = c.layer_widths
         t = c.towers
@@ -192,45 +201,10 @@ class AlexNet(nn.Module):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity=gain)
                 nn.init.zeros_(layer.bias)
 
-    # ---- the surface the analyses use --------------------------------------
+    # ---- the surface: alexnet.stages (layer, activations, forward_until, run_from)
     @property
-    def layer_names(self) -> tuple[str, ...]:
-        """Every named stage, input to output."""
-        return tuple(self.features._modules) + tuple(self.classifier._modules)
-
-    def layer(self, name: str) -> nn.Module:
-        """The module of a named stage (``conv1``, ``act3``, ``fc7``, ...)."""
-        for part in (self.features, self.classifier):
-            if name in part._modules:
-                return part._modules[name]
-        raise KeyError(f"no layer named {name!r}; choose from {', '.join(self.layer_names)}")
-
-    def _stages(self):
-        yield from self.features.named_children()
-        yield from self.classifier.named_children()
-
-    def forward_until(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        """Run the net from the image up to and including layer ``name``."""
-        self.layer(name)  # clear error for an unknown name
-        for n, m in self._stages():
-            x = m(x)
-            if n == name:
-                return x
-        raise AssertionError("unreachable")
-
-    def activations(self, x: torch.Tensor, names) -> dict[str, torch.Tensor]:
-        """Outputs of the named layers in one forward pass (stops at the deepest)."""
-        wanted = {names} if isinstance(names, str) else set(names)
-        for n in wanted:
-            self.layer(n)
-        out = {}
-        for n, m in self._stages():
-            x = m(x)
-            if n in wanted:
-                out[n] = x
-                if len(out) == len(wanted):
-                    break
-        return out
+    def input_size(self) -> int:
+        return self.config.input_size
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)  # (B, 256, 6, 6)
@@ -238,26 +212,26 @@ class AlexNet(nn.Module):
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(x)  # (B, classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
-
-    def tower_slice(self, name: str, tower: int) -> slice:
-        """The output channels of layer ``name`` that belong to ``tower`` (0 or 1).
-
-        A stage without weights (``act1``, ``lrn2``, ``pool5``) has the
-        channels of the last weighted layer before it.
-        """
-        self.layer(name)  # clear error for an unknown name
-        names = self.layer_names
-        weighted = [n for n in names[: names.index(name) + 1] if hasattr(self.layer(n), "weight")]
-        n = self.layer(weighted[-1]).weight.shape[0]
-        towers = self.config.towers
-        if not 0 <= tower < towers:
-            raise ValueError(f"tower must be in [0, {towers}), got {tower}")
-        per = n // towers
-        return slice(tower * per, (tower + 1) * per)
-
     def conv1_weights_by_tower(self) -> tuple[torch.Tensor, ...]:
         """conv1 kernels per tower, each (48, 3, 11, 11) for the paper's net."""
         w = self.layer("conv1").weight.detach()
         return tuple(w[self.tower_slice("conv1", t)] for t in range(self.config.towers))
+
+
+# The registered shapes (alexnet.registry); the weights registry builds through these.
+@register_model("alexnet", title="The paper's net (ImageNet, two towers)", input_size=224)
+def alexnet(**changes) -> AlexNet:
+    """AK Fig. 2's two-tower ImageNet net; ``changes`` edit its ``AlexNetConfig``."""
+    return AlexNet(AlexNetConfig(variant="imagenet", **changes))
+
+
+@register_model("alexnet_cifar", title="This project's CIFAR-10 net (two towers)", input_size=32)
+def alexnet_cifar(**changes) -> AlexNet:
+    """The CIFAR-scale two-tower net (32x32 input, 10 classes by default)."""
+    return AlexNet(AlexNetConfig(**{"variant": "cifar", "num_classes": 10, **changes}))
+
+
+@register_model("alexnet_torchvision", title="torchvision's AlexNet (one tower, no LRN)", input_size=224)
+def alexnet_torchvision(**changes) -> AlexNet:
+    """torchvision's "one weird trick" AlexNet under this project's layer names."""
+    return AlexNet(AlexNetConfig(**{"variant": "torchvision", "towers": 1, "lrn": False, **changes}))

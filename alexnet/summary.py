@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from .lrn import LocalResponseNorm
-from .model import AlexNet
+from .stages import StagedNet, stage_geometry
 
 KINDS = {nn.Conv2d: "conv", nn.Linear: "fc", nn.MaxPool2d: "max-pool", nn.Flatten: "flatten",
          nn.Dropout: "dropout", nn.ReLU: "ReLU", nn.Tanh: "tanh",
@@ -41,26 +41,23 @@ def _side(w: int, f: int, p: int, s: int) -> tuple[int, str]:
     return out, (f"{body} + 1 = {out}" if exact else f"⌊{body}⌋ + 1 = {out}")
 
 
-def _pair(v) -> int:
-    return v[0] if isinstance(v, tuple) else v
-
-
-def _towers_of(model: AlexNet, name: str, module: nn.Module) -> str:
-    t = model.config.towers
+def _towers_of(model: StagedNet, name: str, module: nn.Module) -> str:
+    t = model.roles.towers
+    first = model.roles.first_conv
     if t == 1:
         return "one tower"
-    if isinstance(module, nn.Conv2d) and module.groups == t and name != "conv1":
+    if isinstance(module, nn.Conv2d) and module.groups == t and name != first:
         return "own tower only"
-    if isinstance(module, (nn.Conv2d, nn.Linear)) and name != "conv1":
+    if name in model.roles.crossings:
         return "both towers (they talk)"
-    if name == "conv1":
+    if name == first:
         return "each tower sees the image"
     return "within each tower" if name.startswith("lrn") else "each tower"
 
 
-def layer_table(model: AlexNet) -> list[LayerRow]:
+def layer_table(model: StagedNet) -> list[LayerRow]:
     """One row per named stage, input to output, for one image of the model's input size."""
-    side = model.config.input_size
+    side = model.input_size
     shape: tuple[int, ...] = (3, side, side)
     rows = []
     for name in model.layer_names:
@@ -68,7 +65,7 @@ def layer_table(model: AlexNet) -> list[LayerRow]:
         kind = next((k for cls, k in KINDS.items() if isinstance(m, cls)), type(m).__name__)
         formula, detail, macs = "", "", 0
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
-            f, s, p = (_pair(m.kernel_size), _pair(m.stride), _pair(m.padding))
+            f, s, p = (v[0] for v in stage_geometry(m))
             out, formula = _side(shape[-1], f, p, s)
             channels = m.out_channels if isinstance(m, nn.Conv2d) else shape[0]
             detail = f"{f}x{f}, stride {s}, padding {p}"

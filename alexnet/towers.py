@@ -29,10 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .lrn import LocalResponseNorm
-from .model import CONV_LAYERS, FC_LAYERS, AlexNet
+from .model import CONV_LAYERS, CROSSINGS, FC_LAYERS, AlexNet
 
-# The layers whose input comes from both towers: a segment starts at each.
-CROSSING = ("conv3", "fc6", "fc7", "fc8")
+CROSSING = CROSSINGS  # the layers whose input comes from both towers: a segment starts at each
 
 
 def _half(layer: nn.Module, rows: slice) -> nn.Module:
@@ -71,7 +70,7 @@ class TowerParallel(nn.Module):
         for name in model.layer_names:
             if name == "fc8":
                 break
-            if name in CROSSING and current[0]:
+            if name in model.roles.crossings and current[0]:
                 segments.append(current)
                 current = [[], []]
             module = model.layer(name)

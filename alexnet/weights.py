@@ -28,18 +28,14 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint
 from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 from .model import AlexNet, AlexNetConfig
+from .torchvision_net import (TORCHVISION_CONFIG, TORCHVISION_KEYS, from_torchvision,  # noqa: F401
+                              is_torchvision_alexnet, renamed as _renamed)
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 CIFAR10_FILE = PRETRAINED / "cifar10_alexnet.pt"
 CIFAR10_MANIFEST = PRETRAINED / "cifar10_alexnet.json"
 TORCHVISION_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's name; 7be5be79 = sha256 prefix
 TORCHVISION_URL = "https://download.pytorch.org/models/" + TORCHVISION_FILE
-# torchvision's Sequential indices -> this project's layer names.
-TORCHVISION_KEYS = {"features.0": "features.conv1", "features.3": "features.conv2",
-                    "features.6": "features.conv3", "features.8": "features.conv4",
-                    "features.10": "features.conv5", "classifier.1": "classifier.fc6",
-                    "classifier.4": "classifier.fc7", "classifier.6": "classifier.fc8"}
-TORCHVISION_CONFIG = AlexNetConfig(variant="torchvision", towers=1, lrn=False)
 # Set to a checkpoint path to use it as "cifar10" instead of the shipped file
 # (tests, or trying a model you trained, in the app).
 CIFAR10_OVERRIDE_ENV = "ALEXNET_CIFAR10_WEIGHTS"
@@ -101,40 +97,6 @@ def _build(config: AlexNetConfig, state: dict, where) -> AlexNet:
         raise CheckpointError(f"{where} holds weights of a different architecture than "
                               f"the AlexNet it should be ({' '.join(first)})") from None
     return model.eval()
-
-
-def _renamed(state: dict, where) -> dict:
-    """A torchvision AlexNet state dict under this project's layer names."""
-    ours = {}
-    for k, v in state.items():
-        prefix, _, leaf = k.rpartition(".")
-        if prefix not in TORCHVISION_KEYS:
-            raise CheckpointError(f"{where} has a key {k!r} that torchvision's AlexNet does not have")
-        ours[f"{TORCHVISION_KEYS[prefix]}.{leaf}"] = v
-    return ours
-
-
-def is_torchvision_alexnet(model) -> bool:
-    """Whether ``model`` is a ``torchvision.models.AlexNet`` (without importing torchvision)."""
-    cls = type(model)
-    return cls.__name__ == "AlexNet" and cls.__module__.startswith("torchvision.models")
-
-
-def from_torchvision(model) -> AlexNet:
-    """torchvision's ``AlexNet`` module as this project's AlexNet with named layers.
-
-    The result holds the very same parameter tensors (nothing is copied, so
-    no weight changes) and the same train/eval mode; it computes the same
-    outputs. The analyses call this on a torchvision model they are given.
-    """
-    if not is_torchvision_alexnet(model):
-        raise TypeError(f"expected a torchvision.models.AlexNet, got {type(model).__name__}")
-    config = TORCHVISION_CONFIG.replace(num_classes=model.classifier[-1].out_features)
-    with torch.device("meta"):  # no memory and no init: the parameters are assigned below
-        ours = AlexNet(config)
-    ours.load_state_dict(_renamed(model.state_dict(keep_vars=True), "this torchvision AlexNet"),
-                         assign=True)
-    return ours.train(model.training)
 
 
 def _from_torchvision_state(state: dict, where, name: str, info: dict) -> LoadedModel:

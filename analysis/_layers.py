@@ -1,8 +1,8 @@
 """Shared checks and geometry for the analyses.
 
-Everything here needs only ``model.features`` (and ``model.classifier`` where
-present) to be ``nn.Sequential`` with named stages, as ``alexnet.model.AlexNet``
-has; the hand-worked test nets use the same surface.
+Layers are reached through one surface, ``alexnet.stages`` (named stages in
+``model.features`` and ``model.classifier``, and the net's ``Roles``); the
+hand-worked test nets and torchvision's AlexNet (via ``as_staged``) use it too.
 """
 
 from __future__ import annotations
@@ -14,57 +14,24 @@ import torch
 from torch import nn
 
 from alexnet.data import CIFAR10_MEAN, CIFAR10_STD, TensorDataset, normalize
-from alexnet.weights import from_torchvision, is_torchvision_alexnet
+from alexnet.stages import (activations, check_layer, feature_layers, forward_until, geometry,  # noqa: F401
+                            num_channels, role, roles, run_from, stage_geometry, stages, tower_slice)
+from alexnet.torchvision_net import as_staged
 
 
-def takes_any_alexnet(fn):
-    """Let an analysis take torchvision's own ``AlexNet`` module as well.
+def takes_any_net(fn):
+    """Let an analysis take any net with named stages, torchvision's own ``AlexNet`` too.
 
-    Its parameters are shared into this project's AlexNet with named layers
-    (``alexnet.weights.from_torchvision``), which the analyses walk.
+    torchvision's parameters are shared into this project's AlexNet with named
+    layers (``alexnet.torchvision_net.from_torchvision``), which the analyses walk.
     """
     @functools.wraps(fn)
     def wrapper(model, *args, **kwargs):
-        return fn(from_torchvision(model) if is_torchvision_alexnet(model) else model, *args, **kwargs)
+        return fn(as_staged(model), *args, **kwargs)
     return wrapper
 
 
-def stages(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every named stage, input to output: ``features`` then ``classifier``."""
-    out = list(model.features.named_children())
-    if hasattr(model, "classifier"):
-        out += list(model.classifier.named_children())
-    return out
-
-
-def feature_layers(model: nn.Module) -> tuple[str, ...]:
-    """The stages whose outputs are spatial maps (conv1 .. pool5)."""
-    return tuple(name for name, _ in model.features.named_children())
-
-
-def check_layer(model: nn.Module, name: str, allowed=None) -> str:
-    """``name`` if it is a stage of ``model`` (and in ``allowed``), else a KeyError listing the choices."""
-    choices = tuple(allowed) if allowed is not None else tuple(n for n, _ in stages(model))
-    if name not in choices:
-        raise KeyError(f"no layer named {name!r} here; choose from {', '.join(choices)}")
-    return name
-
-
-def num_channels(model: nn.Module, layer: str) -> int:
-    """Channels (conv) or units (fc) in the output of ``layer``."""
-    check_layer(model, layer)
-    named = stages(model)
-    count = None
-    for i, (name, m) in enumerate(named):
-        if isinstance(m, nn.Conv2d):
-            count = m.out_channels
-        elif isinstance(m, nn.Linear):
-            count = m.out_features
-        elif isinstance(m, nn.Flatten):  # its width is the next linear layer's input
-            count = next(n.in_features for _, n in named[i:] if isinstance(n, nn.Linear))
-        if name == layer:
-            return count
-    raise AssertionError("unreachable")
+takes_any_alexnet = takes_any_net  # the earlier name
 
 
 def check_channel(model: nn.Module, layer: str, channel: int) -> int:
@@ -113,19 +80,6 @@ def image_batch(images, index, mean=CIFAR10_MEAN, std=CIFAR10_STD, device=None) 
 
 # ---- receptive fields (geometry of kernel, stride, padding per stage) ----
 
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def stage_geometry(module: nn.Module) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
-    """(kernel, stride, padding) as (rows, cols) pairs; (1, 1, 0) for pointwise stages."""
-    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-        dil = _pair(getattr(module, "dilation", 1))
-        k = tuple(d * (kk - 1) + 1 for kk, d in zip(_pair(module.kernel_size), dil))
-        return k, _pair(module.stride), _pair(module.padding)
-    return (1, 1), (1, 1), (0, 0)
-
-
 @dataclass(frozen=True)
 class Box:
     """Rows [top, bottom) and columns [left, right) of the input image."""
@@ -150,21 +104,26 @@ def receptive_field(model: nn.Module, layer: str, y: int, x: int) -> Box:
     padding p see input rows [a*s - p, b*s - p + k - 1].
     """
     check_layer(model, layer, feature_layers(model))
-    names = feature_layers(model)
-    mods = dict(model.features.named_children())
+    names, geo = feature_layers(model), geometry(model)
     rows, cols = [y, y], [x, x]
     for name in reversed(names[: names.index(layer) + 1]):
-        k, s, p = stage_geometry(mods[name])
+        k, s, p = geo[name]
         rows = [rows[0] * s[0] - p[0], rows[1] * s[0] - p[0] + k[0] - 1]
         cols = [cols[0] * s[1] - p[1], cols[1] * s[1] - p[1] + k[1] - 1]
     return Box(rows[0], cols[0], rows[1] + 1, cols[1] + 1)
 
 
-def forward_to(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
-    """Run the stages from the image up to and including ``layer``."""
-    check_layer(model, layer)
-    for name, m in stages(model):
-        x = m(x)
-        if name == layer:
-            return x
-    raise AssertionError("unreachable")
+forward_to = forward_until  # the earlier name
+
+
+def per_image(value, default: torch.Tensor, n: int, what: str, unit: str = "an integer") -> torch.Tensor:
+    """``value`` (an int or one per image) as a (B,) long tensor checked against [0, n);
+    ``default`` (B,) when ``value`` is None."""
+    if value is None:
+        return default
+    b = len(default)
+    v = torch.as_tensor(value).reshape(-1)
+    if v.dtype.is_floating_point or v.numel() not in (1, b) or bool(((v < 0) | (v >= n)).any()):
+        raise ValueError(f"{what} must be {unit} in [0, {n}) or {b} of them (one per image), "
+                         f"got {value!r}")
+    return v.expand(b).to(default.device, torch.long)

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ._layers import check_images, check_layer, stages, takes_any_alexnet
+from ._layers import activations, check_images, check_layer, takes_any_net
 
 
-@takes_any_alexnet
+@takes_any_net
 def feature_maps(model, images: torch.Tensor, layer: str) -> torch.Tensor:
     """The output of ``layer`` for ``images``: (B, C, H, W) for conv stages, (B, units) for fc.
 
@@ -19,7 +19,7 @@ def feature_maps(model, images: torch.Tensor, layer: str) -> torch.Tensor:
     return layer_outputs(model, images, [layer])[layer]
 
 
-@takes_any_alexnet
+@takes_any_net
 def layer_outputs(model, images: torch.Tensor, layers) -> dict[str, torch.Tensor]:
     """Outputs of several named layers in one forward pass (it stops at the deepest)."""
     check_images(images)
@@ -28,15 +28,8 @@ def layer_outputs(model, images: torch.Tensor, layers) -> dict[str, torch.Tensor
         raise ValueError("name at least one layer")
     for name in wanted:
         check_layer(model, name)
-    out, x = {}, images
     with torch.no_grad():
-        for name, m in stages(model):
-            x = m(x)
-            if name in wanted:
-                out[name] = x
-                if len(out) == len(set(wanted)):
-                    break
-    return out
+        return activations(model, images, wanted)
 
 
 @dataclass

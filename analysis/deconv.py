@@ -30,7 +30,7 @@ from torch import nn
 from alexnet.lrn import LocalResponseNorm
 
 from ._layers import (Box, check_channel, check_images, check_layer, feature_layers, receptive_field,
-                      takes_any_alexnet)
+                      takes_any_net)
 
 RECTIFIERS = (nn.ReLU, nn.Tanh)  # rectified on the way down, whatever the forward non-linearity
 SKIPPED = (LocalResponseNorm, nn.LocalResponseNorm, nn.Dropout, nn.Identity)  # identity going down
@@ -113,7 +113,7 @@ def _positions(position, b: int, h: int, w: int, device) -> torch.Tensor:
     return pos
 
 
-@takes_any_alexnet
+@takes_any_net
 def project(model: nn.Module, images: torch.Tensor, layer: str, channel: int,
             position=None) -> Projection:
     """Project one activation of ``layer``'s map ``channel`` per image to pixels (ZF 2.1).

@@ -23,7 +23,7 @@ from alexnet.data import CIFAR10_MEAN, CIFAR10_STD
 from alexnet.model import AlexNetConfig
 
 from ._layers import (Box, check_channel, check_layer, feature_layers, image_batch, model_device, raw_images,
-                      takes_any_alexnet)
+                      takes_any_net)
 from .deconv import project
 from .top9 import scan_layer
 
@@ -58,7 +58,7 @@ def load_snapshots(folder, model=None) -> list[tuple[int, dict]]:
     return out
 
 
-@takes_any_alexnet
+@takes_any_net
 def with_features(model, features: dict):
     """A copy of ``model`` carrying the snapshot's ``features.*`` weights (the model is untouched)."""
     net = copy.deepcopy(model)
@@ -90,7 +90,7 @@ class UnitEvolution:
     boxes: list[Box]  # (E,) receptive fields, clipped to the image
 
 
-@takes_any_alexnet
+@takes_any_net
 def evolution(model, snapshots, images, units, *, mean=CIFAR10_MEAN, std=CIFAR10_STD,
               batch_size: int = 256) -> list[UnitEvolution]:
     """For each ``(layer, channel)`` in ``units``, its strongest activation over ``images``

@@ -13,7 +13,17 @@ from dataclasses import dataclass
 
 import torch
 
-from ._layers import takes_any_alexnet
+from ._layers import role, takes_any_net, tower_slice, roles
+
+
+def kernels_by_tower(model, layer: str | None = None) -> tuple[torch.Tensor, ...]:
+    """The kernels of ``layer`` (default: the net's ``first_conv`` role) per tower (AK 3.2),
+    each (C_out / towers, C_in, k, k), detached."""
+    layer = role(model, "first_conv", layer)
+    w = model.features._modules[layer].weight.detach() if layer in model.features._modules else None
+    if w is None or w.dim() != 4:
+        raise KeyError(f"{layer!r} is not a conv stage of this net's features")
+    return tuple(w[tower_slice(model, layer, t)] for t in range(roles(model).towers))
 
 
 def normalise_kernels(kernels: torch.Tensor) -> torch.Tensor:
@@ -49,10 +59,10 @@ def kernel_grid(kernels: torch.Tensor, cols: int = 16, padding: int = 1,
     return grid
 
 
-@takes_any_alexnet
+@takes_any_net
 def conv1_grids(model, cols: int = 16, padding: int = 1, pad_value: float = 1.0) -> tuple[torch.Tensor, ...]:
     """One (3, H, W) grid of conv1 kernels per tower (AK Fig. 3: tower A above, B below)."""
-    return tuple(kernel_grid(w.cpu(), cols, padding, pad_value) for w in model.conv1_weights_by_tower())
+    return tuple(kernel_grid(w.cpu(), cols, padding, pad_value) for w in kernels_by_tower(model))
 
 
 def colour_specificity(kernels: torch.Tensor) -> torch.Tensor:
@@ -91,18 +101,18 @@ class TowerColour:
                 "threshold": self.threshold}
 
 
-@takes_any_alexnet
+@takes_any_net
 def tower_colour(model, threshold: float = 0.5) -> list[TowerColour]:
     """Colour specificity of conv1 per tower (AK Fig. 3 predicts tower B >> tower A)."""
     out = []
-    for t, w in enumerate(model.conv1_weights_by_tower()):
+    for t, w in enumerate(kernels_by_tower(model)):
         s = colour_specificity(w.cpu())
         out.append(TowerColour(t, s, float(s.mean()), float(s.quantile(0.5)),
                                float((s > threshold).float().mean()), threshold))
     return out
 
 
-@takes_any_alexnet
+@takes_any_net
 def tower_summary(model, threshold: float = 0.5) -> list[dict]:
     """``tower_colour`` as JSON-ready dicts (used by ``alexnet.export`` for the manifest)."""
     return [t.to_dict() for t in tower_colour(model, threshold)]

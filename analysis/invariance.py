@@ -6,8 +6,9 @@ transformed image's feature vector and the original's at layer 1 and layer
 layer 7 about linearly in translation and scale, and the output stable to
 translation and scale but not to rotation.
 
-"Layer 1" is ZF's whole first layer, conv1 -> ReLU -> (LRN) -> max-pool, so
-``pool1`` by default; "layer 7" is fc7 after its ReLU, ``act7``. Pixels the
+"Layer 1" is ZF's whole first layer, conv1 -> ReLU -> (LRN) -> max-pool (the
+net's ``first_block`` role); "layer 7" is fc7 after its ReLU (its
+``penultimate`` role). These are the default layers; any stage may be named. Pixels the
 transformation uncovers are filled with 0, the dataset mean in normalised
 space (ZF's grey). All transforms keep the input size and act about the
 image centre, through ``torchvision.transforms.v2.functional``.
@@ -22,10 +23,10 @@ from torch import nn
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from ._layers import check_images, check_layer, takes_any_alexnet
+from ._layers import activations, check_images, check_layer, per_image, role, roles, takes_any_net
 
 TRANSFORMS = ("translate", "scale", "rotate")
-LAYERS = ("pool1", "act7")  # ZF "layer 1" and "layer 7"
+ROLES = ("first_block", "penultimate")  # ZF "layer 1" and "layer 7": the default layers
 IDENTITY = {"translate": 0.0, "scale": 1.0, "rotate": 0.0}
 
 
@@ -78,67 +79,67 @@ def transform_images(images: torch.Tensor, transform: str, amount: float) -> tor
                      interpolation=bilinear, fill=0.0)
 
 
-@takes_any_alexnet
+def _layers(model, layers) -> tuple[str, ...]:
+    if layers is None:
+        layers = tuple(getattr(roles(model), r) for r in ROLES)
+    layers = tuple(check_layer(model, name) for name in ([layers] if isinstance(layers, str) else layers))
+    if not layers:
+        raise ValueError(f"give at least one layer, e.g. {tuple(getattr(roles(model), r) for r in ROLES)}"
+                         if hasattr(model, "roles") else "give at least one layer")
+    return layers
+
+
+@takes_any_net
 def invariance(model: nn.Module, images: torch.Tensor, transform: str, amounts=None, target=None,
-               layers=LAYERS, batch_size: int = 64) -> InvarianceCurve:
+               layers=None, batch_size: int = 64) -> InvarianceCurve:
     """ZF Fig. 5 for one transformation of (B, 3, H, W) normalised ``images``.
 
     ``amounts``: the sweep (default ``default_amounts``); ``target``: the true
     class, an int or one per image (None: each image's top class). ``layers``:
-    whose feature distances to report. The caller sets the model's mode.
+    whose feature distances to report (None: the net's ``first_block`` and
+    ``penultimate`` roles, ZF's layers 1 and 7). The caller sets the model's mode.
     """
     check_images(images)
     _check_transform(transform)
-    layers = tuple(check_layer(model, name) for name in ([layers] if isinstance(layers, str) else layers))
-    if not layers:
-        raise ValueError("give at least one layer, e.g. ('pool1', 'act7')")
+    layers = _layers(model, layers)
+    logits = role(model, "logits")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     amounts = default_amounts(transform, min(images.shape[-2:])) if amounts is None else \
         torch.as_tensor(amounts, dtype=torch.float32).reshape(-1)
     if len(amounts) == 0:
         raise ValueError("amounts is empty; give at least one amount of transformation")
-    b, names = len(images), list(dict.fromkeys(layers + ("fc8",)))
+    b, names = len(images), list(dict.fromkeys(layers + (logits,)))
     per_batch = max(1, batch_size // b)  # amounts per forward pass
     dist, prob, top = {name: [] for name in layers}, [], []
     with torch.inference_mode():
-        original = model.activations(images, names)
-        prob0 = original["fc8"].softmax(1)
-        tgt = _targets(target, prob0.argmax(1), prob0.shape[1])
+        original = activations(model, images, names)
+        prob0 = original[logits].softmax(1)
+        tgt = per_image(target, prob0.argmax(1), prob0.shape[1], "target", "a class index")
         for i in range(0, len(amounts), per_batch):
             # (a*B, C, H, W): the images under each amount of this group, amount-major
             moved = torch.cat([transform_images(images, transform, a)
                                for a in amounts[i:i + per_batch].tolist()])
-            out = model.activations(moved, names)
+            out = activations(model, moved, names)
             reps = len(moved) // b
             for name in layers:
                 diff = out[name] - original[name].repeat(reps, *[1] * (original[name].dim() - 1))
                 dist[name].append(diff.flatten(1).norm(dim=1))
-            p = out["fc8"].softmax(1)
+            p = out[logits].softmax(1)
             prob.append(p.gather(1, tgt.repeat(reps)[:, None])[:, 0])
             top.append(p.argmax(1))
 
-    def per_image(parts):  # (S*B,) amount-major -> (B, S), a plain (not inference) tensor
+    def by_image(parts):  # (S*B,) amount-major -> (B, S), a plain (not inference) tensor
         return torch.cat(parts).reshape(len(amounts), b).T.clone()
 
-    return InvarianceCurve(transform, amounts.clone(), {n: per_image(d) for n, d in dist.items()},
-                           tgt.clone(), per_image(prob), per_image(top))
+    return InvarianceCurve(transform, amounts.clone(), {n: by_image(d) for n, d in dist.items()},
+                           tgt.clone(), by_image(prob), by_image(top))
 
 
-@takes_any_alexnet
-def invariance_all(model: nn.Module, images: torch.Tensor, target=None, layers=LAYERS,
+@takes_any_net
+def invariance_all(model: nn.Module, images: torch.Tensor, target=None, layers=None,
                    batch_size: int = 64) -> dict[str, InvarianceCurve]:
     """``invariance`` for all three of ZF Fig. 5's transformations, default amounts."""
     return {t: invariance(model, images, t, target=target, layers=layers, batch_size=batch_size)
             for t in TRANSFORMS}
 
-
-def _targets(target, default: torch.Tensor, n: int) -> torch.Tensor:
-    """``target`` (an int or one per image) as a (B,) tensor checked against [0, n)."""
-    if target is None:
-        return default
-    t = torch.as_tensor(target).reshape(-1)
-    if t.dtype.is_floating_point or t.numel() not in (1, len(default)) or bool(((t < 0) | (t >= n)).any()):
-        raise ValueError(f"target must be a class index in [0, {n}) or {len(default)} of them "
-                         f"(one per image), got {target!r}")
-    return t.expand(len(default)).to(default.device, torch.long)

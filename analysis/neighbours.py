@@ -1,7 +1,8 @@
 """Nearest neighbours in fc7 space (AK 6.1, Fig. 4 right).
 
 AK show, for a test image, the training images whose last hidden layer
-(the 4096-d fc7, after its ReLU: ``act7``) is nearest in Euclidean distance:
+(the 4096-d fc7, after its ReLU: the net's ``penultimate`` role, the default
+``layer``) is nearest in Euclidean distance:
 they share the class, though not the pixels. The reference features are
 computed once, in batches, and may be cached on disk keyed by the weights
 and the images, so the app pays for a pass over the training set only once.
@@ -20,9 +21,7 @@ from torch import nn
 from alexnet.checkpoint import CheckpointError, load_checkpoint, save_atomic
 from alexnet.data import CIFAR10_MEAN, CIFAR10_STD, TensorDataset
 
-from ._layers import image_batch, model_device, raw_images, takes_any_alexnet
-
-LAYER = "act7"  # fc7 after its ReLU: AK's "last, 4096-dimensional hidden layer"
+from ._layers import check_layer, forward_until, image_batch, model_device, raw_images, role, takes_any_net
 
 
 @dataclass
@@ -33,14 +32,16 @@ class Neighbours:
     distances: torch.Tensor  # (B, k) Euclidean, in fc7 space
 
 
-@takes_any_alexnet
+@takes_any_net
 def features(model: nn.Module, images, mean=CIFAR10_MEAN, std=CIFAR10_STD, batch_size: int = 256,
-             progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """(N, D) fc7 features of ``images`` (a TensorDataset, uint8 or normalised float tensor), on the CPU.
+             progress: Callable[[int, int], None] | None = None, layer: str | None = None) -> torch.Tensor:
+    """(N, D) features of ``layer`` (default: the net's ``penultimate`` role, fc7) for ``images``
+    (a TensorDataset, uint8 or normalised float tensor), on the CPU.
 
     uint8 images are normalised with ``mean``/``std``. ``progress(done, total)``
     is called after every batch. The caller sets the model's mode (eval).
     """
+    layer = check_layer(model, role(model, "penultimate", layer))
     x = raw_images(images)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -48,7 +49,7 @@ def features(model: nn.Module, images, mean=CIFAR10_MEAN, std=CIFAR10_STD, batch
     with torch.inference_mode():
         for i in range(0, n, batch_size):
             batch = image_batch(x, slice(i, i + batch_size), mean, std, device)
-            out.append(model.forward_until(batch, LAYER).flatten(1).float().cpu())  # (b, D)
+            out.append(forward_until(model, batch, layer).flatten(1).float().cpu())  # (b, D)
             if progress is not None:
                 progress(min(i + batch_size, n), n)
     return torch.cat(out).clone()  # a plain tensor, not an inference tensor
@@ -63,19 +64,21 @@ def _digest(tensors) -> str:
     return h.hexdigest()
 
 
-@takes_any_alexnet
-def cache_key(model: nn.Module, images, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> str:
-    """Hash of the weights, the mode, the images' bytes and the normalisation."""
+@takes_any_net
+def cache_key(model: nn.Module, images, mean=CIFAR10_MEAN, std=CIFAR10_STD, layer: str | None = None) -> str:
+    """Hash of the layer, the weights, the mode, the images' bytes and the normalisation."""
+    layer = check_layer(model, role(model, "penultimate", layer))
     weights = _digest(model.state_dict().values())
     data = _digest([raw_images(images), torch.tensor(mean), torch.tensor(std)])
     mode = "train" if model.training else "eval"
-    return f"{LAYER}-{mode}-{weights[:16]}-{data[:16]}"
+    return f"{layer}-{mode}-{weights[:16]}-{data[:16]}"
 
 
-@takes_any_alexnet
+@takes_any_net
 def reference_features(model: nn.Module, images, mean=CIFAR10_MEAN, std=CIFAR10_STD,
                        batch_size: int = 256, cache_dir=None,
-                       progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+                       progress: Callable[[int, int], None] | None = None,
+                       layer: str | None = None) -> torch.Tensor:
     """``features`` of the reference set, read from / written to ``cache_dir`` when given.
 
     The file is named by ``cache_key``, so other weights or images never hit
@@ -83,8 +86,8 @@ def reference_features(model: nn.Module, images, mean=CIFAR10_MEAN, std=CIFAR10_
     damaged or mismatching file is recomputed and replaced.
     """
     if cache_dir is None:
-        return features(model, images, mean, std, batch_size, progress)
-    key = cache_key(model, images, mean, std)
+        return features(model, images, mean, std, batch_size, progress, layer)
+    key = cache_key(model, images, mean, std, layer)
     path = Path(cache_dir).expanduser() / f"{key}.pt"
     n = len(raw_images(images))
     if path.is_file():
@@ -97,7 +100,7 @@ def reference_features(model: nn.Module, images, mean=CIFAR10_MEAN, std=CIFAR10_
                 return f
         except CheckpointError:
             pass  # rebuilt below
-    f = features(model, images, mean, std, batch_size, progress)
+    f = features(model, images, mean, std, batch_size, progress, layer)
     save_atomic({"key": key, "features": f}, path)
     return f
 
@@ -137,11 +140,13 @@ def nearest(query: torch.Tensor, reference: torch.Tensor, k: int = 6, chunk: int
     return Neighbours(best_i, dist.to(reference.dtype))
 
 
-@takes_any_alexnet
+@takes_any_net
 def nearest_neighbours(model: nn.Module, queries, reference, k: int = 6, mean=CIFAR10_MEAN,
                        std=CIFAR10_STD, batch_size: int = 256, cache_dir=None,
-                       progress: Callable[[int, int], None] | None = None) -> Neighbours:
-    """AK Fig. 4 right: the ``k`` reference images nearest in fc7 to each query image.
+                       progress: Callable[[int, int], None] | None = None,
+                       layer: str | None = None) -> Neighbours:
+    """AK Fig. 4 right: the ``k`` reference images nearest in ``layer`` (default: the
+    net's ``penultimate`` role, fc7) to each query image.
 
     ``queries``: (B, 3, H, W) images (normalised float, or uint8 normalised
     with ``mean``/``std``); ``reference``: a TensorDataset or image tensor, or
@@ -152,6 +157,6 @@ def nearest_neighbours(model: nn.Module, queries, reference, k: int = 6, mean=CI
     else:
         n = len(reference.images if isinstance(reference, TensorDataset) else reference)
         _check_k(k, n)  # before the pass over the reference set, not after
-        ref = reference_features(model, reference, mean, std, batch_size, cache_dir, progress)
-    q = features(model, queries, mean, std, batch_size)
+        ref = reference_features(model, reference, mean, std, batch_size, cache_dir, progress, layer)
+    q = features(model, queries, mean, std, batch_size, layer=layer)
     return nearest(q, ref, k)

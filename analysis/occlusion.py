@@ -1,9 +1,10 @@
 """Occlusion sensitivity (ZF 4.2, Fig. 7): slide a grey square over the image.
 
 One sweep gives all three of ZF's maps over the occluder's positions:
-(b) the total activation of the layer-5 feature map (``act5``, conv5 after
-its ReLU) that responds most strongly to the unoccluded image, (d) the
-probability of the true class, (e) the most probable class.
+(b) the total activation of the layer-5 feature map (by default the net's
+``last_conv`` role, conv5 after its ReLU in AlexNet) that responds most
+strongly to the unoccluded image, (d) the probability of the true class,
+(e) the most probable class (from the net's ``logits`` role).
 
 Positions follow captum's ``Occlusion``: the square's top-left corner steps
 from 0 by ``stride`` until the image is covered, and a last square that
@@ -28,10 +29,10 @@ from torch import nn
 
 from alexnet.lrn import LocalResponseNorm
 
-from ._layers import check_images, takes_any_alexnet
+from ._layers import (activations, check_images, check_layer, feature_layers, per_image, role,
+                      run_from, stage_geometry, takes_any_net)
 
 LAST = torch.channels_last
-LAYER = "act5"  # ZF "layer 5": conv5 after its rectifier, before pool5
 DEFAULT_SIZE = {32: 8, 224: 32}  # occluder side for the two input sizes we ship
 DEFAULT_STRIDE = {32: 2, 224: 16}  # 13 x 13 positions for both
 
@@ -44,7 +45,7 @@ class OcclusionResult:
     stride: int  # step between positions, pixels
     rows: torch.Tensor  # (P,) top edge of the square at each row position
     cols: torch.Tensor  # (Q,) left edge at each column position
-    channel: torch.Tensor  # (B,) the act5 map shown in (b)
+    channel: torch.Tensor  # (B,) the map of ``layer`` shown in (b)
     activation: torch.Tensor  # (B, P, Q) total activation of that map, (b)
     target: torch.Tensor  # (B,) the class whose probability is mapped
     probability: torch.Tensor  # (B, P, Q) its probability, (d)
@@ -52,6 +53,7 @@ class OcclusionResult:
     base_activation: torch.Tensor  # (B,) the same three on the unoccluded image
     base_probability: torch.Tensor  # (B,)
     base_class: torch.Tensor  # (B,)
+    layer: str = ""  # the stage whose map (b) shows
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -79,18 +81,19 @@ def _check(images, size, stride, baseline, batch_size) -> None:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
-@takes_any_alexnet
+@takes_any_net
 def occlusion(model: nn.Module, images: torch.Tensor, target=None, size: int | None = None,
               stride: int | None = None, baseline=0.0, channel=None, batch_size: int = 64,
-              reuse: bool = True) -> OcclusionResult:
+              reuse: bool = True, layer: str | None = None) -> OcclusionResult:
     """Occlusion maps of ZF Fig. 7 for (B, 3, H, W) normalised ``images``.
 
     ``target``: true class per image (int or (B,)); None: each image's top class.
     ``size``/``stride``: the square and its step; defaults 8/2 for 32x32 input,
     32/16 for 224x224 (13 x 13 positions each), else a seventh of the side and half that.
     ``baseline``: the grey, in normalised units; 0 is the dataset mean.
-    ``channel``: the act5 map for (b), int or (B,); None: each image's strongest
+    ``channel``: the map of ``layer`` for (b), int or (B,); None: each image's strongest
     (largest single activation, the one ZF project in Fig. 7c).
+    ``layer``: a spatial stage; None: the net's ``last_conv`` role (ZF's layer 5).
     ``reuse``: recompute only what each square changes (exact); False runs the
     whole net on every copy. The caller sets the model's mode (eval for ZF).
     """
@@ -98,15 +101,17 @@ def occlusion(model: nn.Module, images: torch.Tensor, target=None, size: int | N
     size = DEFAULT_SIZE.get(side, max(1, side // 7)) if size is None else size
     stride = DEFAULT_STRIDE.get(side, max(1, size // 2)) if stride is None else stride
     _check(images, size, stride, baseline, batch_size)
+    layer = check_layer(model, role(model, "last_conv", layer), feature_layers(model))
+    logits = role(model, "logits")
     b, c, h, w = images.shape
     rows, cols = positions(h, size, stride), positions(w, size, stride)
     grey = torch.as_tensor(baseline, dtype=images.dtype, device=images.device).reshape(-1, 1, 1)
     with torch.inference_mode():
-        base = model.activations(images, [LAYER, "fc8"])
-        base_prob = base["fc8"].softmax(1)  # (B, classes)
-        tgt = _per_image(target, base_prob.argmax(1), base_prob.shape[1], "target")
-        strongest = base[LAYER].flatten(2).amax(2).argmax(1)  # (B,) largest single activation
-        ch = _per_image(channel, strongest, base[LAYER].shape[1], "channel")
+        base = activations(model, images, [layer, logits])
+        base_prob = base[logits].softmax(1)  # (B, classes)
+        tgt = per_image(target, base_prob.argmax(1), base_prob.shape[1], "target")
+        strongest = base[layer].flatten(2).amax(2).argmax(1)  # (B,) largest single activation
+        ch = per_image(channel, strongest, base[layer].shape[1], "channel")
         corners = torch.cartesian_prod(rows, cols).tolist()  # P*Q (top, left), row-major
         maps, tops = [], []
         for i in range(b):
@@ -117,8 +122,8 @@ def occlusion(model: nn.Module, images: torch.Tensor, target=None, size: int | N
                 boxes = [(t, l, min(t + size, h) - t, min(l + size, w) - l)
                          for t, l in corners[j:j + batch_size]]
                 run = _sweep_reuse if reuse else _sweep_full
-                act, logits = run(model, x, boxes, grey)
-                prob = logits.softmax(1)
+                act, out = run(model, x, boxes, grey, layer, logits)
+                prob = out.softmax(1)
                 sweep.append(torch.stack([act[:, int(ch[i])], prob[:, int(tgt[i])]], 1))
                 top.append(prob.argmax(1))  # class indices stay integers (exact in any dtype)
             maps.append(torch.cat(sweep).T.reshape(2, len(rows), len(cols)))
@@ -127,24 +132,12 @@ def occlusion(model: nn.Module, images: torch.Tensor, target=None, size: int | N
         idx = torch.arange(b, device=images.device)
         out = OcclusionResult(
             size, stride, rows, cols, ch, maps[0], tgt, maps[1], torch.stack(tops),
-            base[LAYER][idx, ch].sum((1, 2)), base_prob[idx, tgt], base_prob.argmax(1))
+            base[layer][idx, ch].sum((1, 2)), base_prob[idx, tgt], base_prob.argmax(1), layer)
     # Plain tensors, not inference tensors, so callers may edit them in place.
     for f in ("channel", "activation", "target", "probability", "top_class",
               "base_activation", "base_probability", "base_class"):
         setattr(out, f, getattr(out, f).clone())
     return out
-
-
-def _per_image(value, default: torch.Tensor, n: int, what: str) -> torch.Tensor:
-    """``value`` (an int or one per image) as a (B,) tensor checked against [0, n)."""
-    if value is None:
-        return default
-    b = len(default)
-    v = torch.as_tensor(value).reshape(-1)
-    if v.dtype.is_floating_point or v.numel() not in (1, b) or bool(((v < 0) | (v >= n)).any()):
-        raise ValueError(f"{what} must be an integer in [0, {n}) or {b} of them (one per image), "
-                         f"got {value!r}")
-    return v.expand(b).to(default.device, torch.long)
 
 
 def _occlude(x: torch.Tensor, boxes, grey: torch.Tensor) -> torch.Tensor:
@@ -155,14 +148,10 @@ def _occlude(x: torch.Tensor, boxes, grey: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _sweep_full(model, x, boxes, grey):
-    """Every copy through the whole net: (N, channels) total act5, (N, classes) logits."""
-    a = model.activations(_occlude(x, boxes, grey), [LAYER, "fc8"])
-    return a[LAYER].sum((2, 3)), a["fc8"]
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
+def _sweep_full(model, x, boxes, grey, layer, logits):
+    """Every copy through the whole net: (N, channels) total activation of ``layer``, (N, classes) logits."""
+    a = activations(model, _occlude(x, boxes, grey), [layer, logits])
+    return a[layer].sum((2, 3)), a[logits]
 
 
 def _geometry(m: nn.Module):
@@ -170,18 +159,17 @@ def _geometry(m: nn.Module):
     if isinstance(m, nn.Conv2d):
         if m.dilation != (1, 1) or m.padding_mode != "zeros" or isinstance(m.padding, str):
             raise NotImplementedError
-        return m.kernel_size, m.stride, m.padding, 0.0
+        return (*stage_geometry(m), 0.0)
     if isinstance(m, nn.MaxPool2d):
-        k, s, p = (_pair(v) for v in (m.kernel_size, m.stride, m.padding))
         if m.dilation not in (1, (1, 1)) or m.ceil_mode:
             raise NotImplementedError
-        return k, s, p, float("-inf")
+        return (*stage_geometry(m), float("-inf"))
     if isinstance(m, (nn.ReLU, nn.Tanh, nn.LocalResponseNorm, LocalResponseNorm)):
         return None  # each output pixel depends on the same input pixel only
     raise NotImplementedError
 
 
-def _sweep_reuse(model, x, boxes, grey):
+def _sweep_reuse(model, x, boxes, grey, layer, logits):
     """As ``_sweep_full``, recomputing in each stage only the window the square reaches.
 
     State per stage: ``base`` (1, C, H, W) unoccluded output, ``patch``
@@ -191,7 +179,7 @@ def _sweep_reuse(model, x, boxes, grey):
     try:
         stages = [(name, m, _geometry(m)) for name, m in model.features.named_children()]
     except NotImplementedError:  # a stage we cannot localise: run everything
-        return _sweep_full(model, x, boxes, grey)
+        return _sweep_full(model, x, boxes, grey, layer, logits)
     base = x
     at = [(t, l) for t, l, _, _ in boxes]
     size = (max(b[2] for b in boxes), max(b[3] for b in boxes))
@@ -224,9 +212,10 @@ def _sweep_reuse(model, x, boxes, grey):
                 patch = F.max_pool2d(win, k, s, 0)
             at, size = starts, tuple(n_out)
         base = out
-        if name == LAYER:
-            act = _paste(base, patch, at).sum((2, 3))  # (N, C) total act5 per map
-    return act, model.forward_head(_paste(base, patch, at))
+        if name == layer:
+            act = _paste(base, patch, at).sum((2, 3))  # (N, C) total activation per map
+    # The rest of the net (the classifier, up to the logits) on whole maps.
+    return act, run_from(model, stages[-1][0], _paste(base, patch, at))
 
 
 def _windows(base, patch, corners, at, n_in, pad, fill) -> torch.Tensor:

@@ -28,8 +28,8 @@ import torch
 from alexnet.checkpoint import save_atomic
 from alexnet.data import CIFAR10_MEAN, CIFAR10_STD
 
-from ._layers import (Box, check_channel, check_layer, feature_layers, forward_to, image_batch,
-                      model_device, raw_images, stages, takes_any_alexnet)
+from ._layers import (Box, check_channel, check_layer, feature_layers, forward_until, image_batch,
+                      model_device, raw_images, stages, takes_any_net)
 from .deconv import project
 
 SCAN_FORMAT = 1  # bump when the cached layout changes
@@ -58,7 +58,7 @@ def _bytes(t: torch.Tensor) -> bytes:
     return t.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes()
 
 
-@takes_any_alexnet
+@takes_any_net
 def scan_key(model, layer: str, images, mean, std) -> str:
     """Hash of what a scan depends on: stages up to ``layer`` (and weights), the images, the normaliser."""
     x = raw_images(images)
@@ -83,7 +83,7 @@ def _load_cached(path: Path, key: str, layer: str):
         return None
 
 
-@takes_any_alexnet
+@takes_any_net
 def scan_layer(model, layer: str, images, *, mean=CIFAR10_MEAN, std=CIFAR10_STD,
                batch_size: int = 256, cache_dir=None, progress: bool = False) -> LayerScan:
     """Strongest activation and its position for every image and channel of ``layer``.
@@ -114,7 +114,7 @@ def scan_layer(model, layer: str, images, *, mean=CIFAR10_MEAN, std=CIFAR10_STD,
         starts = tqdm(starts, desc=f"scanning {layer}", unit="batch")
     with torch.no_grad():
         for i in starts:
-            a = forward_to(model, image_batch(x, slice(i, i + batch_size), mean, std, device), layer)
+            a = forward_until(model, image_batch(x, slice(i, i + batch_size), mean, std, device), layer)
             size = tuple(a.shape[-2:])  # (H, W)
             v, p = a.flatten(2).max(dim=2)  # (B, C) each
             values.append(v.float().cpu())
@@ -138,7 +138,7 @@ class TopActivation:
     projection: torch.Tensor  # (3, h, w) the deconv projection under ``box``, float
 
 
-@takes_any_alexnet
+@takes_any_net
 def top9(model, layer: str, channel: int, images, *, k: int = 9, scan: LayerScan | None = None,
          mean=CIFAR10_MEAN, std=CIFAR10_STD, batch_size: int = 256, cache_dir=None) -> list[TopActivation]:
     """The ``k`` strongest activations of ``layer``'s map ``channel`` over ``images``, best first.

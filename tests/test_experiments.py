@@ -47,11 +47,11 @@ def test_epochs_to_target_hand_worked():
 def test_net_matches_torch_layers():
     """The four-layer net with LRN equals the same stack built from torch's own layers."""
     net = FourLayerCNN("tanh", (4, 6, 8), lrn=True)
-    ref = nn.Sequential(net.layers.conv1, nn.Tanh(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0),
-                        nn.MaxPool2d(3, 2, 1), net.layers.conv2, nn.Tanh(),
+    ref = nn.Sequential(net.layer("conv1"), nn.Tanh(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0),
+                        nn.MaxPool2d(3, 2, 1), net.layer("conv2"), nn.Tanh(),
                         nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2, 1),
-                        net.layers.conv3, nn.Tanh(), nn.MaxPool2d(3, 2, 1), nn.Flatten(),
-                        net.layers.fc)
+                        net.layer("conv3"), nn.Tanh(), nn.MaxPool2d(3, 2, 1), nn.Flatten(),
+                        net.layer("fc"))
     x = torch.randn(3, 3, 32, 32) * 20  # large enough that LRN is not a constant factor
     torch.testing.assert_close(net(x), ref(x))
     assert net(x).shape == (3, 10)
@@ -76,10 +76,10 @@ def test_initial_state_is_the_seeds_and_leaves_the_global_rng_alone():
     a, b = initial_state(cfg), initial_state(cfg)
     assert torch.equal(torch.get_rng_state(), before)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not torch.equal(a["layers.conv1.weight"], initial_state(replace(cfg, seed=1))["layers.conv1.weight"])
-    w = a["layers.conv2.weight"]
+    assert not torch.equal(a["features.conv1.weight"], initial_state(replace(cfg, seed=1))["features.conv1.weight"])
+    w = a["features.conv2.weight"]
     assert abs(w.std().item() - 0.01) < 1e-3 and abs(w.mean().item()) < 1e-3
-    assert not a["layers.fc.bias"].any()
+    assert not a["classifier.fc.bias"].any()
 
 
 def test_tiny_run_produces_well_formed_curves(data):

@@ -15,15 +15,13 @@ rate and the run length are all part of the config and of every result.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 from torch import nn
 
-from alexnet.lrn import LocalResponseNorm
+from alexnet.cnn4 import ACTIVATIONS, FourLayerCNN  # noqa: F401  (FourLayerCNN re-exported)
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 INITS = ("paper-gaussian", "default")  # N(0, init_std) weights, zero biases; or PyTorch's own
 # "centred-raw": AK 2, "the (centred) raw RGB values": 0-255 minus the training
 # set's mean image. "standardised": per-channel mean 0, std 1 (today's habit).
@@ -148,35 +146,6 @@ def preset(experiment: str, name: str) -> ExperimentConfig:
     if name not in PRESETS[experiment]:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS[experiment])}")
     return ExperimentConfig.from_dict(PRESETS[experiment][name].to_dict())
-
-
-class FourLayerCNN(nn.Module):
-    """conv-act-[lrn]-pool three times, then fc (AK 3.1's four-layer CNN).
-
-    5x5 convs with padding 2 keep the side; 3x3 stride-2 pools with padding 1
-    (overlapping, AK 3.4) halve it: 32 -> 16 -> 8 -> 4. LRN (AK 3.3, k=2, n=5,
-    alpha=1e-4 divided by n as in cuda-convnet, beta=0.75) follows act1, act2.
-    """
-
-    def __init__(self, activation: str = "relu", widths=(32, 32, 64), lrn: bool = False,
-                 num_classes: int = 10):
-        super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
-        layers, cin = OrderedDict(), 3
-        for i, w in enumerate(widths, start=1):
-            layers[f"conv{i}"] = nn.Conv2d(cin, w, 5, padding=2)  # (N, w, S, S)
-            layers[f"act{i}"] = ACTIVATIONS[activation]()
-            if lrn and i <= 2:
-                layers[f"lrn{i}"] = LocalResponseNorm(5, 1e-4, 0.75, 2.0)
-            layers[f"pool{i}"] = nn.MaxPool2d(3, 2, padding=1)  # (N, w, S/2, S/2)
-            cin = w
-        layers["flatten"] = nn.Flatten()  # (N, widths[2] * 16)
-        layers["fc"] = nn.Linear(cin * 4 * 4, num_classes)
-        self.layers = nn.Sequential(layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
 
 
 def initial_state(config: ExperimentConfig) -> dict:
