@@ -65,8 +65,9 @@ def _folder_batches(loaded, data_dir, batch_size: int, limit: int, workers: int)
 
     root = Path(data_dir).expanduser()
     root = root / "val" if (root / "val").is_dir() else root
-    if loaded.input_size != 224:
-        raise SystemExit(f"--dataset imagenet-folder needs a 224x224 model; {loaded.name} takes "
+    if loaded.dataset != "imagenet":  # its preprocessing, from the weights registry
+        raise SystemExit(f"--dataset imagenet-folder needs a model of ImageNet-style 224x224 images; "
+                         f"{loaded.name} takes {loaded.dataset} images of "
                          f"{loaded.input_size}x{loaded.input_size}")
 
     def stream(crop):

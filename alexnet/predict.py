@@ -43,11 +43,11 @@ def class_probabilities(loaded: LoadedModel, image, use_ten_crop: bool = False) 
     device = next(model.parameters()).device
     if not use_ten_crop:
         return model(loaded.preprocess(image).to(device)).softmax(-1)[0]
-    s = loaded.input_size
-    if s == 32:
-        crops = cifar_ten_crop(_uint8_square(image, 32))  # (1, 10, 3, 32, 32)
+    p = loaded.preprocessing
+    if p.ten_crop == "padded":
+        crops = cifar_ten_crop(_uint8_square(image, p.resize))  # (1, 10, 3, 32, 32)
     else:
-        crops = ten_crop(_uint8_square(image, 256), s)  # (1, 10, 3, 224, 224), AK 4.1
+        crops = ten_crop(_uint8_square(image, p.resize), p.input_size)  # (1, 10, 3, 224, 224), AK 4.1
     x = normalize(crops.flatten(0, 1), loaded.mean, loaded.std).to(device)  # (10, 3, s, s)
     return model(x).softmax(-1).mean(0)
 

@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, remove_stale_temps, save_atomic
-from .data import (CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, BatchIterator, hold_out,
-                   load_cifar10, load_image_folder)
+from .data import BatchIterator, hold_out, load_cifar10, load_image_folder
 from .evaluate import evaluate
 from .model import GEOMETRY, AlexNet, AlexNetConfig
+from .preprocessing import FOR_VARIANT
 from .train_config import TrainConfig, check, check_device, check_tower_devices, parse_args, resumed
 
 __all__ = ["TrainConfig", "train", "main", "conv_snapshot"]
@@ -76,8 +76,8 @@ def _val_dir(root: Path) -> Path:
 def _data(cfg: TrainConfig, rank: int, world: int):
     """(training batches, a function giving the validation batches, class names)."""
     root = _data_root(cfg)
-    cifar = cfg.variant == "cifar"
-    mean, std = (CIFAR10_MEAN, CIFAR10_STD) if cifar else (IMAGENET_MEAN, IMAGENET_STD)
+    fed = FOR_VARIANT[cfg.variant]  # what the weights registry feeds this variant's checkpoints
+    mean, std = fed.mean, fed.std
     if cfg.dataset == "imagenet-folder":  # too big for memory: stream it (AK 2, 4.1)
         from .augment import FolderStream, pca_basis, test_transform, train_transform
 

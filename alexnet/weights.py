@@ -4,7 +4,12 @@ benchmarks use is built and loaded here, so no caller remaps keys.
     python -m alexnet.weights list
     python -m alexnet.weights download imagenet     # needs internet, once
 
-Entries:
+One ``Weights`` entry per set of weights (torchvision's ``WeightsEnum``):
+the net it fits (``alexnet.registry``), its file or URL and checksum, its
+classes, its ``Preprocessing`` (dataset, mean/std, input size) and what to
+say when it is missing. ``load_model``, ``available`` and the app's model
+list read the entries; ``register_weights`` adds one.
+
 - ``cifar10``: the two-tower CIFAR-10 AlexNet this project trained and ships
   in ``pretrained/``, checked against the sha256 in its manifest.
 - ``imagenet``: torchvision's ``AlexNet_Weights.IMAGENET1K_V1`` (the
@@ -20,18 +25,21 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
+from . import preprocessing as prep
 from .checkpoint import CheckpointError, load_checkpoint
-from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
+from .data import CIFAR10_CLASSES
 from .model import AlexNet, AlexNetConfig
+from .registry import build_model, models
 from .torchvision_net import (TORCHVISION_CONFIG, TORCHVISION_KEYS, from_torchvision,  # noqa: F401
                               is_torchvision_alexnet, renamed as _renamed)
 
-PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"  # the shipped results
 CIFAR10_FILE = PRETRAINED / "cifar10_alexnet.pt"
 CIFAR10_MANIFEST = PRETRAINED / "cifar10_alexnet.json"
 TORCHVISION_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's name; 7be5be79 = sha256 prefix
@@ -45,6 +53,50 @@ class WeightsUnavailable(RuntimeError):
     """The weights are not on this machine and cannot be fetched now."""
 
 
+@dataclass(frozen=True)
+class Weights:
+    """One set of weights: where it lies, how to check it, and how to feed it."""
+
+    name: str  # the registry key: ``load_model(name)``
+    title: str  # the app's model list
+    description: str  # ``python -m alexnet.weights list``
+    model: str  # the registered net it fits (``alexnet.registry``)
+    preprocessing: prep.Preprocessing
+    file: Callable[[], Path]  # where the file lies on this machine
+    missing: str  # what the app says when the file is not here (Markdown; ``{path}`` is filled in)
+    url: str | None = None  # where ``download=True`` fetches it from; None: shipped, never fetched
+    sha256_prefix: str | None = None  # the checksum, when it is known in advance
+    manifest: Path | None = None  # a JSON file holding "file" and the full "sha256" instead
+    classes: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None  # None: the checkpoint's
+    override_env: str | None = None  # an environment variable naming a checkpoint to use instead
+    meta: dict = field(default_factory=dict)  # published scores, source
+
+    def path(self) -> Path:
+        """The file this entry loads: the override, if set, else ``file()``."""
+        override = os.environ.get(self.override_env) if self.override_env else None
+        return Path(override).expanduser() if override else self.file()
+
+    def missing_note(self) -> str:
+        return self.missing.format(path=self.file())
+
+
+_WEIGHTS: dict[str, Weights] = {}
+
+
+def register_weights(w: Weights) -> Weights:
+    """Add an entry (one per set of weights); its ``model`` must be a registered net."""
+    if w.name in _WEIGHTS and _WEIGHTS[w.name] != w:
+        raise ValueError(f"weights named {w.name!r} are already registered")
+    _WEIGHTS[w.name] = w
+    return w
+
+
+def entries() -> dict[str, Weights]:
+    """Every registered set of weights, in registration order."""
+    models()  # net files may register their weights too
+    return dict(_WEIGHTS)
+
+
 @dataclass
 class LoadedModel:
     """A model in eval mode with what is needed to feed it and read its output."""
@@ -52,20 +104,29 @@ class LoadedModel:
     name: str
     model: AlexNet
     classes: tuple[str, ...]
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    input_size: int
+    preprocessing: prep.Preprocessing
     info: dict
+
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return self.preprocessing.mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return self.preprocessing.std
+
+    @property
+    def input_size(self) -> int:
+        return self.preprocessing.input_size
+
+    @property
+    def dataset(self) -> str:
+        """Where the weights' training images came from ("cifar10", "imagenet")."""
+        return self.preprocessing.dataset
 
     def preprocess(self, image) -> torch.Tensor:
         """A PIL image -> (1, 3, S, S) normalised tensor, as the weights were trained."""
-        from torchvision.transforms import v2 as T
-
-        s = self.input_size
-        steps = [T.Resize(s), T.CenterCrop(s)] if s == 32 else [T.Resize(256), T.CenterCrop(s)]
-        tf = T.Compose([T.ToImage(), *steps, T.ToDtype(torch.float32, scale=True),
-                        T.Normalize(self.mean, self.std)])
-        return tf(image.convert("RGB"))[None]
+        return self.preprocessing.transform(image)
 
 
 def sha256(path) -> str:
@@ -99,15 +160,22 @@ def _build(config: AlexNetConfig, state: dict, where) -> AlexNet:
     return model.eval()
 
 
-def _from_torchvision_state(state: dict, where, name: str, info: dict) -> LoadedModel:
+def _imagenet_classes() -> tuple[str, ...]:
     from torchvision.models import AlexNet_Weights
 
+    return tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def _from_torchvision_state(state: dict, where, name: str, info: dict, preprocessing=None,
+                            classes=None) -> LoadedModel:
+    """torchvision's AlexNet state dict: its net, ImageNet's classes and preprocessing."""
     model = _build(TORCHVISION_CONFIG, _renamed(state, where), where)
-    classes = tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
-    return LoadedModel(name, model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, info)
+    classes = tuple(classes() if callable(classes) else classes or _imagenet_classes())
+    return LoadedModel(name, model, classes, preprocessing or prep.IMAGENET, info)
 
 
-def _from_train_checkpoint(ckpt: dict, where, name: str, info: dict) -> LoadedModel:
+def _from_train_checkpoint(ckpt: dict, where, name: str, info: dict, preprocessing=None) -> LoadedModel:
+    """A checkpoint of ``alexnet.train``: fed as that command fed its variant (``FOR_VARIANT``)."""
     try:
         config = AlexNetConfig.from_dict(ckpt["model_config"])
         classes = ckpt["classes"]
@@ -122,45 +190,118 @@ def _from_train_checkpoint(ckpt: dict, where, name: str, info: dict) -> LoadedMo
                               "checkpoint as alexnet.train wrote it")
     classes = tuple(classes)
     model = _build(config, ckpt["model"], where)
-    cifar = config.variant == "cifar"
-    mean, std = (CIFAR10_MEAN, CIFAR10_STD) if cifar else (IMAGENET_MEAN, IMAGENET_STD)
-    return LoadedModel(name, model, classes, mean, std, config.input_size,
+    return LoadedModel(name, model, classes, preprocessing or prep.FOR_VARIANT[config.variant],
                        {**info, "epoch": ckpt.get("epoch")})
 
 
-def load_path(path, name: str | None = None, info: dict | None = None) -> LoadedModel:
-    """A train checkpoint or a torchvision-format AlexNet state dict, by path."""
+def load_path(path, name: str | None = None, info: dict | None = None,
+              entry: Weights | None = None) -> LoadedModel:
+    """A train checkpoint or a torchvision-format AlexNet state dict, by path.
+
+    With ``entry``, its preprocessing and classes apply; without, the file's own.
+    """
     ckpt = load_checkpoint(path)
     name, info = name or Path(path).name, info or {"path": str(path)}
+    preprocessing = entry.preprocessing if entry is not None else None
     if "model" in ckpt and "model_config" in ckpt:
-        return _from_train_checkpoint(ckpt, path, name, info)
+        return _from_train_checkpoint(ckpt, path, name, info, preprocessing)
     if "features.0.weight" in ckpt:
-        return _from_torchvision_state(ckpt, path, name, info)
+        return _from_torchvision_state(ckpt, path, name, info, preprocessing,
+                                       entry.classes if entry is not None else None)
     raise CheckpointError(f"{path} is neither a checkpoint written by alexnet.train nor a "
                           "torchvision AlexNet state dict")
 
 
-def cifar10_manifest(manifest=CIFAR10_MANIFEST) -> dict:
+def read_manifest(manifest, what: str = "the shipped cifar10 model") -> dict:
+    """A shipped file's manifest (JSON with "file" and "sha256"), else a clear error."""
     manifest = Path(manifest)
     if not manifest.is_file():
-        raise WeightsUnavailable(f"the shipped CIFAR-10 model's manifest {manifest} is missing; "
+        raise WeightsUnavailable(f"{what}'s manifest {manifest} is missing; "
                                  "restore pretrained/ from the repository")
     try:
         info = json.loads(manifest.read_text())
     except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise CheckpointError(f"the shipped CIFAR-10 model's manifest {manifest} cannot be read "
+        raise CheckpointError(f"{what}'s manifest {manifest} cannot be read "
                               f"({e}); restore pretrained/ from the repository") from None
     missing = [k for k in ("file", "sha256") if not isinstance(info, dict) or
                not isinstance(info.get(k), str)]
     if missing:
-        raise CheckpointError(f"the shipped CIFAR-10 model's manifest {manifest} is damaged (no "
+        raise CheckpointError(f"{what}'s manifest {manifest} is damaged (no "
                               f"{' or '.join(missing)} entry); restore pretrained/ from the repository")
     return info
 
 
-def _cifar10_override() -> Path | None:
-    value = os.environ.get(CIFAR10_OVERRIDE_ENV)
-    return Path(value).expanduser() if value else None
+def cifar10_manifest(manifest=CIFAR10_MANIFEST) -> dict:
+    return read_manifest(manifest)
+
+
+def _fetch(w: Weights, path: Path) -> None:
+    """Download only; the file is then loaded with weights_only=True like every other
+    (``load_state_dict_from_url`` would unpickle it with weights_only=False)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(w.url, str(path), hash_prefix=w.sha256_prefix)
+    except Exception as e:
+        raise WeightsUnavailable(f"could not download {w.url} ({type(e).__name__}: {e}). "
+                                 f"Copy {path.name} to {path} by hand.") from None
+
+
+def load_weights(w: Weights, download: bool = False, file=None, manifest=None) -> LoadedModel:
+    """The entry's weights, refused unless their checksum matches; fetched if allowed.
+
+    ``file``/``manifest`` replace the entry's own (tests, an export's output).
+    With the entry's ``override_env`` set, that checkpoint is loaded instead (unchecked).
+    """
+    override = os.environ.get(w.override_env) if w.override_env else None
+    if override and file is None:
+        path = Path(override).expanduser()
+        return load_path(path, w.name, {"path": str(path), "set by": w.override_env}, w)
+    path = Path(file) if file is not None else w.file()
+    manifest = manifest if manifest is not None else w.manifest
+    info = read_manifest(manifest, f"the shipped {w.name} model") if manifest else dict(w.meta)
+    if not path.is_file():
+        if not (download and w.url):
+            raise WeightsUnavailable(
+                f"{path} is missing; restore pretrained/ from the repository" if not w.url else
+                f"{w.title} weights are not on this machine. On a machine with internet run "
+                f"`python -m alexnet.weights download {w.name}`, or copy {path.name} "
+                f"({w.meta.get('size', '')}, from {w.url}) to {path}.")
+        _fetch(w, path)
+    if manifest and sha256(path) != info["sha256"]:
+        raise CheckpointError(f"{path} does not match the sha256 in its manifest: the file "
+                              "is damaged or was replaced. Restore it from the repository.")
+    if w.sha256_prefix and not sha256(path).startswith(w.sha256_prefix):
+        raise CheckpointError(f"{path} does not match its published checksum: delete it and "
+                              "download again")
+    return load_path(path, w.name, info, w)
+
+
+def imagenet_cache_path() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
+
+
+# ---- the entries ----------------------------------------------------------
+register_weights(Weights(
+    name="cifar10", title="CIFAR-10 AlexNet (shipped, two towers)",
+    description="the two-tower CIFAR-10 AlexNet trained by this project (shipped, offline)",
+    model="alexnet_cifar", preprocessing=prep.CIFAR10, file=lambda: CIFAR10_FILE,
+    manifest=CIFAR10_MANIFEST, override_env=CIFAR10_OVERRIDE_ENV,
+    missing=("The shipped CIFAR-10 model (`pretrained/cifar10_alexnet.pt`) is not on this "
+             "machine. Restore `pretrained/` from the repository, or point the app at a "
+             "checkpoint written by `python -m alexnet.train` with "
+             f"`{CIFAR10_OVERRIDE_ENV}=path/to/checkpoint.pt`.")))
+register_weights(Weights(
+    name="imagenet", title="ImageNet AlexNet (torchvision)",
+    description="torchvision's ImageNet AlexNet (IMAGENET1K_V1; cached or downloaded)",
+    model="alexnet_torchvision", preprocessing=prep.IMAGENET, file=imagenet_cache_path,
+    url=TORCHVISION_URL, sha256_prefix=TORCHVISION_FILE.split("-")[-1].split(".")[0],
+    classes=_imagenet_classes,
+    missing=("torchvision's ImageNet AlexNet weights are not on this machine. On a machine "
+             "with internet, run `python -m alexnet.weights download imagenet` once "
+             "(233 MB, saved to `{path}`), then reload."),
+    meta={"source": "torchvision AlexNet_Weights.IMAGENET1K_V1", "acc@1": 56.522, "acc@5": 79.066,
+          "size": "233 MB"}))
+REGISTRY = _WEIGHTS  # the earlier name: name -> entry
 
 
 def load_cifar10(file=CIFAR10_FILE, manifest=CIFAR10_MANIFEST) -> LoadedModel:
@@ -168,70 +309,29 @@ def load_cifar10(file=CIFAR10_FILE, manifest=CIFAR10_MANIFEST) -> LoadedModel:
 
     With ``ALEXNET_CIFAR10_WEIGHTS`` set, that checkpoint is loaded instead (no manifest).
     """
-    override = _cifar10_override()
-    if override is not None and file == CIFAR10_FILE:
-        return load_path(override, "cifar10", {"path": str(override), "set by": CIFAR10_OVERRIDE_ENV})
-    info = cifar10_manifest(manifest)
-    file = Path(file)
-    if not file.is_file():
-        raise WeightsUnavailable(f"{file} is missing; restore pretrained/ from the repository")
-    if sha256(file) != info["sha256"]:
-        raise CheckpointError(f"{file} does not match the sha256 in its manifest: the file "
-                              "is damaged or was replaced. Restore it from the repository.")
-    return load_path(file, "cifar10", info)
-
-
-def imagenet_cache_path() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILE
+    return load_weights(_WEIGHTS["cifar10"], file=None if Path(file) == CIFAR10_FILE else file,
+                        manifest=manifest)
 
 
 def load_imagenet(download: bool = False) -> LoadedModel:
     """torchvision's ImageNet AlexNet, from the hub cache or (if allowed) the internet."""
-    path = imagenet_cache_path()
-    prefix = TORCHVISION_FILE.split("-")[-1].split(".")[0]  # of the sha256
-    if not path.is_file():
-        if not download:
-            raise WeightsUnavailable(
-                f"torchvision's ImageNet AlexNet weights are not on this machine. On a machine "
-                f"with internet run `python -m alexnet.weights download imagenet`, or copy "
-                f"{TORCHVISION_FILE} (233 MB, from {TORCHVISION_URL}) to {path}.")
-        # Download only, then load below with weights_only=True like every other file
-        # (load_state_dict_from_url would unpickle it with weights_only=False).
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(TORCHVISION_URL, str(path), hash_prefix=prefix)
-        except Exception as e:
-            raise WeightsUnavailable(f"could not download {TORCHVISION_URL} ({type(e).__name__}: {e}). "
-                                     f"Copy {TORCHVISION_FILE} to {path} by hand.") from None
-    if not sha256(path).startswith(prefix):
-        raise CheckpointError(f"{path} does not match torchvision's checksum: delete it and download again")
-    return load_path(path, "imagenet", {"source": "torchvision AlexNet_Weights.IMAGENET1K_V1",
-                                        "acc@1": 56.522, "acc@5": 79.066})
-
-
-REGISTRY = {
-    "cifar10": "the two-tower CIFAR-10 AlexNet trained by this project (shipped, offline)",
-    "imagenet": "torchvision's ImageNet AlexNet (IMAGENET1K_V1; cached or downloaded)",
-}
+    return load_weights(_WEIGHTS["imagenet"], download)
 
 
 def load_model(name_or_path: str, download: bool = False) -> LoadedModel:
-    """Load a registry entry (``cifar10``, ``imagenet``) or a checkpoint file by path."""
-    if name_or_path == "cifar10":
-        return load_cifar10()
-    if name_or_path == "imagenet":
-        return load_imagenet(download)
+    """Load a registry entry (``cifar10``, ``imagenet``, ...) or a checkpoint file by path."""
+    known = entries()
+    if name_or_path in known:
+        return load_weights(known[name_or_path], download)
     if Path(name_or_path).expanduser().exists():
         return load_path(Path(name_or_path).expanduser())
     raise CheckpointError(f"{name_or_path!r} is neither a registry entry "
-                          f"({', '.join(REGISTRY)}) nor an existing file")
+                          f"({', '.join(known)}) nor an existing file")
 
 
 def available() -> dict[str, bool]:
     """Which registry entries can be loaded right now, without a download."""
-    override = _cifar10_override()
-    cifar10 = override.is_file() if override is not None else CIFAR10_FILE.is_file()
-    return {"cifar10": cifar10, "imagenet": imagenet_cache_path().is_file()}
+    return {name: w.path().is_file() for name, w in entries().items()}
 
 
 def main(argv=None) -> None:
@@ -241,17 +341,19 @@ def main(argv=None) -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="the registry and what is on this machine")
     d = sub.add_parser("download", help="fetch weights that are not shipped")
-    d.add_argument("name", choices=["imagenet"])
+    d.add_argument("name", choices=[n for n, w in entries().items() if w.url])
     a = p.parse_args(argv)
     if a.cmd == "list":
-        for name, desc in REGISTRY.items():
-            print(f"{name:10s} {'ready' if available()[name] else 'missing':8s} {desc}")
+        ready = available()
+        for name, w in entries().items():
+            print(f"{name:10s} {'ready' if ready[name] else 'missing':8s} {w.description}")
     else:
+        w = entries()[a.name]
         try:
-            m = load_imagenet(download=True)
+            m = load_weights(w, download=True)
         except (WeightsUnavailable, CheckpointError) as e:
             sys.exit(str(e))
-        print(f"ok: {imagenet_cache_path()} ({len(m.classes)} classes)")
+        print(f"ok: {w.file()} ({len(m.classes)} classes)")
 
 
 if __name__ == "__main__":

@@ -20,17 +20,6 @@ from alexnet.predict import Prediction, predict
 DATA_ENV = "ALEXNET_DATA_DIR"
 PRETRAINED_ENV = "ALEXNET_PRETRAINED_DIR"  # tests point it at fixture results
 DEFAULT_DATA = Path.home() / ".cache" / "alexnet-data" / "cifar10"
-MISSING = {
-    "cifar10": ("The shipped CIFAR-10 model (`pretrained/cifar10_alexnet.pt`) is not on this "
-                "machine. Restore `pretrained/` from the repository, or point the app at a "
-                "checkpoint written by `python -m alexnet.train` with "
-                f"`{weights.CIFAR10_OVERRIDE_ENV}=path/to/checkpoint.pt`."),
-    "imagenet": ("torchvision's ImageNet AlexNet weights are not on this machine. On a machine "
-                 "with internet, run `python -m alexnet.weights download imagenet` once "
-                 f"(233 MB, saved to `{weights.imagenet_cache_path()}`), then reload."),
-}
-
-
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _load(name: str) -> weights.LoadedModel:
     return weights.load_model(name)
@@ -39,7 +28,7 @@ def _load(name: str) -> weights.LoadedModel:
 def model(name: str) -> tuple[weights.LoadedModel | None, str | None]:
     """(the loaded model, None) or (None, a note saying how to get it)."""
     if not weights.available()[name]:
-        return None, MISSING[name]
+        return None, weights.entries()[name].missing_note()
     try:
         return _load(name), None
     except (weights.WeightsUnavailable, CheckpointError) as e:

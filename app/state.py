@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-MODELS = {"cifar10": "CIFAR-10 AlexNet (shipped, two towers)",
-          "imagenet": "ImageNet AlexNet (torchvision)"}
+from alexnet.weights import entries
+
+MODELS = {name: w.title for name, w in entries().items()}  # the weights registry's entries
 DEFAULTS = {
     "model_name": "cifar10",  # a key of MODELS
     "image_bytes": None,  # the current picture, as uploaded (bytes)

@@ -114,7 +114,7 @@ def test_architecture_page(app):
     assert app.metric[0].value == "60.97 M"  # AK: "60 million parameters"
     dot = app.get("graphviz_chart")[0].proto.spec
     assert "conv3_A" in dot and 'color="#cc0000"' in dot  # the towers talk at conv3
-    app.radio(key="arch_variant").set_value("cifar").run()
+    app.radio(key="arch_variant").set_value("alexnet_cifar").run()
     assert app.dataframe[0].value.set_index("layer").loc["pool5", "output"] == "128 x 4 x 4"
 
 

@@ -6,7 +6,8 @@ import torch
 from PIL import Image, ImageOps
 from torchvision import transforms as T1
 
-from alexnet.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
+from alexnet import preprocessing
+from alexnet.data import CIFAR10_CLASSES
 from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.predict import predict
 from alexnet.weights import LoadedModel
@@ -21,7 +22,7 @@ def photo(w=48, h=40, seed=0):
 def cifar():
     torch.manual_seed(0)
     model = AlexNet(AlexNetConfig(variant="cifar", num_classes=10, init="kaiming")).eval()
-    return LoadedModel("cifar-test", model, CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, 32, {})
+    return LoadedModel("cifar-test", model, CIFAR10_CLASSES, preprocessing.CIFAR10, {})
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def imagenet_like():
     config = AlexNetConfig(variant="torchvision", towers=1, lrn=False, num_classes=7,
                            widths=(8, 8, 8, 8, 8, 16, 16), init="kaiming")
     classes = tuple(f"class{i}" for i in range(7))
-    return LoadedModel("tv-test", AlexNet(config).eval(), classes, IMAGENET_MEAN, IMAGENET_STD, 224, {})
+    return LoadedModel("tv-test", AlexNet(config).eval(), classes, preprocessing.IMAGENET, {})
 
 
 def reference(loaded, crops_pil):

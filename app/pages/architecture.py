@@ -4,28 +4,22 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from alexnet.model import AlexNet, AlexNetConfig
+from alexnet.registry import build_model, models
 from alexnet.summary import layer_table, totals
-from alexnet.weights import TORCHVISION_CONFIG
 from app import charts
 
-VARIANTS = {
-    "imagenet": ("The paper's net (ImageNet, two towers)", AlexNetConfig(variant="imagenet")),
-    "cifar": ("This project's CIFAR-10 net (two towers)", AlexNetConfig(variant="cifar", num_classes=10)),
-    "torchvision": ("torchvision's AlexNet (one tower, no LRN)", TORCHVISION_CONFIG),
-}
+VARIANTS = {name: m.title for name, m in models().items() if m.architecture_page}  # the nets registry
 
 
 @st.cache_data(show_spinner=False)
 def table(variant: str):
-    config = VARIANTS[variant][1]
     with torch.device("meta"):  # shapes only: no memory, no weights
-        model = AlexNet(config)
-    return layer_table(model), config.towers
+        model = build_model(variant)
+    return layer_table(model), model.roles.towers
 
 
 st.title("Architecture")
-variant = st.radio("Network", list(VARIANTS), format_func=lambda v: VARIANTS[v][0],
+variant = st.radio("Network", list(VARIANTS), format_func=lambda v: VARIANTS[v],
                    horizontal=True, key="arch_variant")
 rows, towers = table(variant)
 params, macs = totals(rows)

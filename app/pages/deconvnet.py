@@ -59,7 +59,7 @@ def own_projection(model_name: str, image_bytes: bytes, layer: str, channel: int
 
 st.subheader("Top 9 over the CIFAR-10 test set (ZF Fig. 2)")
 data, note = resources.cifar_test()
-if loaded.input_size != 32:
+if loaded.dataset != "cifar10":  # the weights read CIFAR-10 images
     st.info("The top 9 are searched in the CIFAR-10 test set, which only the CIFAR-10 model reads.")
 elif data is None:
     st.info(note)

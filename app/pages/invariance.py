@@ -24,9 +24,10 @@ image = inputs.require_image("invariance")
 def curves(model_name: str, image_bytes: bytes):
     m = resources.model(model_name)[0]
     x = m.preprocess(resources.decode(image_bytes)[0])  # (1, 3, S, S)
-    out = {}
+    out, roles = {}, m.model.roles  # ZF's layer 1 and layer 7 are the net's first block and fc7
     for name, c in invariance_all(m.model, x).items():
-        out[name] = (c.amounts.numpy(), c.distances["pool1"].numpy(), c.distances["act7"].numpy(),
+        out[name] = (c.amounts.numpy(), c.distances[roles.first_block].numpy(),
+                     c.distances[roles.penultimate].numpy(),
                      c.probability.numpy(), [m.classes[i] for i in c.top_class[0].tolist()])
     return out, int(c.target[0])
 

@@ -15,7 +15,7 @@ st.markdown("AK Fig. 4 (right): the training images whose last hidden layer (fc7
             "after its ReLU) is nearest to the picture's by Euclidean distance. They tend to share "
             "the class, though not the pixels: the net's features group what looks alike to it.")
 loaded = inputs.require_model()
-if loaded.input_size != 32:
+if loaded.dataset != "cifar10":  # the weights read CIFAR-10 images
     st.info("The neighbours are searched in the CIFAR-10 training set, which only the CIFAR-10 "
             "model reads: choose it in the sidebar.")
     st.stop()

@@ -40,7 +40,8 @@ st.caption(f"Unoccluded: {classes[target]} with probability {base:.1%}; stronges
            f"{channel}. Each map cell is one position of the square's top-left corner.")
 cols = st.columns(4)
 cols[0].plotly_chart(charts.picture(shown, "what the net sees"), width="stretch", key="occ_input")
-cols[1].plotly_chart(charts.heatmap(act, f"(b) act5 map {channel}, total"), width="stretch",
+cols[1].plotly_chart(charts.heatmap(act, f"(b) {loaded.model.roles.last_conv} map {channel}, total"),
+                     width="stretch",
                      key="occ_act")
 cols[2].plotly_chart(charts.heatmap(prob, f"(d) p({classes[target]})", "RdBu", 0, 1),
                      width="stretch", key="occ_prob")
