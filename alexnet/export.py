@@ -23,7 +23,7 @@ import torch
 
 from .checkpoint import load_checkpoint, save_atomic
 from .data import BatchIterator, cifar_ten_crop, load_cifar10, normalised_black
-from analysis.filters import tower_summary
+from .colour import tower_summary
 
 from .evaluate import evaluate
 from .model import AlexNet, AlexNetConfig
@@ -75,7 +75,7 @@ def colour_report(model, model_config: dict, seed: int) -> dict:
                        ("a weak form of it" if means[hi] - means[lo] < 0.25 else "that split"))
     return {"definition": "the share of a kernel's energy that is not grey: 0 for a grey-level "
                           "kernel, 1 for a colour-opponent one, about 2/3 for independent noise "
-                          "per colour (analysis.filters.colour_specificity)",
+                          "per colour (alexnet.colour.colour_specificity)",
             "towers": trained, "at_initialisation": start, "reading": reading}
 
 

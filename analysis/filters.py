@@ -9,21 +9,12 @@ kernels out for drawing; ``colour_specificity`` puts a number on the split.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
-from ._layers import role, takes_any_net, tower_slice, roles
+from alexnet.colour import TowerColour, colour_specificity, kernels_by_tower, tower_colour as _tower_colour
 
-
-def kernels_by_tower(model, layer: str | None = None) -> tuple[torch.Tensor, ...]:
-    """The kernels of ``layer`` (default: the net's ``first_conv`` role) per tower (AK 3.2),
-    each (C_out / towers, C_in, k, k), detached."""
-    layer = role(model, "first_conv", layer)
-    w = model.features._modules[layer].weight.detach() if layer in model.features._modules else None
-    if w is None or w.dim() != 4:
-        raise KeyError(f"{layer!r} is not a conv stage of this net's features")
-    return tuple(w[tower_slice(model, layer, t)] for t in range(roles(model).towers))
+from ._layers import takes_any_net
 
 
 def normalise_kernels(kernels: torch.Tensor) -> torch.Tensor:
@@ -65,54 +56,17 @@ def conv1_grids(model, cols: int = 16, padding: int = 1, pad_value: float = 1.0)
     return tuple(kernel_grid(w.cpu(), cols, padding, pad_value) for w in kernels_by_tower(model))
 
 
-def colour_specificity(kernels: torch.Tensor) -> torch.Tensor:
-    """Per kernel, the share of its energy that is not grey: (N, 3, k, k) -> (N,) in [0, 1].
-
-        score = 1 - ||g||^2 / ||w||^2,   g[c, y, x] = mean over colours of w[:, y, x]
-
-    g is the kernel's achromatic part (the same value in R, G and B at every
-    pixel); w - g is orthogonal to it, so the score is the chromatic share of
-    the energy. A grey-level kernel (edge, grating) scores 0; a colour-opponent
-    one (R = -G, B = 0) scores 1; a kernel seeing only one colour scores 2/3;
-    a kernel of independent noise per colour also averages 2/3 (the untrained
-    baseline). Energy, not amplitude, so the score ignores the kernel's scale.
-    """
-    w = kernels.detach().double().flatten(2)  # (N, 3, k*k)
-    grey = w.mean(dim=1, keepdim=True).expand_as(w)  # (N, 3, k*k)
-    total = w.square().sum((1, 2))
-    return (1 - grey.square().sum((1, 2)) / total.clamp_min(1e-300)).where(total > 0, 0.0).float()
-
-
-@dataclass
-class TowerColour:
-    """The colour-specificity scores of one tower's conv1 kernels, summarised."""
-
-    tower: int
-    scores: torch.Tensor  # (kernels,)
-    mean: float
-    median: float
-    fraction_above: float  # share of kernels scoring above ``threshold``
-    threshold: float
-
-    def to_dict(self) -> dict:
-        """Plain numbers, for JSON (the shipped model's manifest)."""
-        return {"tower": self.tower, "kernels": len(self.scores), "mean": round(self.mean, 4),
-                "median": round(self.median, 4), "fraction_above": round(self.fraction_above, 4),
-                "threshold": self.threshold}
-
-
 @takes_any_net
 def tower_colour(model, threshold: float = 0.5) -> list[TowerColour]:
     """Colour specificity of conv1 per tower (AK Fig. 3 predicts tower B >> tower A)."""
-    out = []
-    for t, w in enumerate(kernels_by_tower(model)):
-        s = colour_specificity(w.cpu())
-        out.append(TowerColour(t, s, float(s.mean()), float(s.quantile(0.5)),
-                               float((s > threshold).float().mean()), threshold))
-    return out
+    return _tower_colour(model, threshold)
 
 
 @takes_any_net
 def tower_summary(model, threshold: float = 0.5) -> list[dict]:
-    """``tower_colour`` as JSON-ready dicts (used by ``alexnet.export`` for the manifest)."""
-    return [t.to_dict() for t in tower_colour(model, threshold)]
+    """``tower_colour`` as JSON-ready dicts."""
+    return [t.to_dict() for t in _tower_colour(model, threshold)]
+
+
+__all__ = ["TowerColour", "colour_specificity", "conv1_grids", "kernel_grid", "kernels_by_tower",
+           "normalise_kernels", "tower_colour", "tower_summary"]
