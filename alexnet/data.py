@@ -30,6 +30,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
 
+DATA_ENV = "ALEXNET_DATA_DIR"  # where CIFAR-10 lies, for every command and the app
+
+
+def default_data_dir() -> Path:
+    """The CIFAR-10 folder used when none is given: ``$ALEXNET_DATA_DIR``, else
+    ``~/.cache/alexnet-data/cifar10``. The one default of the CLIs, the app and the experiments."""
+    return Path(os.environ.get(DATA_ENV) or Path.home() / ".cache" / "alexnet-data" / "cifar10").expanduser()
+
+
 def cache_dir() -> Path:
     """Where decoded datasets and PCA bases are kept (``ALEXNET_CACHE`` overrides)."""
     return Path(os.environ.get("ALEXNET_CACHE", Path.home() / ".cache" / "alexnet-lab"))
@@ -112,12 +121,12 @@ def hold_out(data: TensorDataset, n: int, seed: int) -> tuple[TensorDataset, Ten
 def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> TensorDataset:
     """CIFAR-10 from an ImageFolder tree (``train/``, ``test/``) or torchvision's archive.
 
-    ``data_dir`` may hold ``train/`` and ``test/`` class folders (the JPEG tree
-    in ``../shared/datasets``), or torchvision's ``cifar-10-batches-py``;
-    with ``download=True`` torchvision fetches the archive there.
+    ``data_dir`` (default: ``default_data_dir()``) may hold ``train/`` and
+    ``test/`` class folders, or torchvision's ``cifar-10-batches-py``; with
+    ``download=True`` torchvision fetches the archive there.
     """
     split = "train" if train else "test"
-    root = Path(data_dir).expanduser() if data_dir else cache_dir() / "cifar10"
+    root = Path(data_dir).expanduser() if data_dir else default_data_dir()
     if (root / split).is_dir():
         ds = load_image_folder(root / split)
     else:

@@ -14,12 +14,13 @@ import streamlit as st
 
 from alexnet import weights
 from alexnet.checkpoint import CheckpointError
+from alexnet.data import DATA_ENV, default_data_dir  # noqa: F401  (DATA_ENV: pages name it)
 from alexnet.images import ImageError, load_image
 from alexnet.predict import Prediction, predict
 
-DATA_ENV = "ALEXNET_DATA_DIR"
 PRETRAINED_ENV = "ALEXNET_PRETRAINED_DIR"  # tests point it at fixture results
-DEFAULT_DATA = Path.home() / ".cache" / "alexnet-data" / "cifar10"
+
+
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _load(name: str) -> weights.LoadedModel:
     return weights.load_model(name)
@@ -48,8 +49,8 @@ def top5(model_name: str, image_bytes: bytes, ten_crop: bool) -> Prediction:
 
 
 def data_dir() -> Path:
-    """The CIFAR-10 folder (``test/<class>/*.jpg``): ``ALEXNET_DATA_DIR`` or the usual place."""
-    return Path(os.environ.get(DATA_ENV, DEFAULT_DATA)).expanduser()
+    """The CIFAR-10 folder (``test/<class>/*.jpg``): ``alexnet.data.default_data_dir``."""
+    return default_data_dir()
 
 
 @st.cache_data(show_spinner=False)
@@ -104,6 +105,4 @@ def cifar_train():
 
 def pretrained_dir() -> Path:
     """Shipped results (reference curves, conv snapshots): ``pretrained/`` or ``ALEXNET_PRETRAINED_DIR``."""
-    from analysis.experiments.reference import PRETRAINED
-
-    return Path(os.environ.get(PRETRAINED_ENV, PRETRAINED)).expanduser()
+    return Path(os.environ.get(PRETRAINED_ENV, weights.PRETRAINED)).expanduser()

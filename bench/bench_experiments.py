@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from alexnet.data import load_cifar10
+from alexnet.data import default_data_dir, load_cifar10
 from analysis.experiments import FourLayerCNN, preset, run_relu_tanh
 from bench.bench_train import forward_macs, matmul_flops
 
@@ -60,7 +60,7 @@ def timed(name: str, cfg, data) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default="~/.cache/alexnet-data/cifar10")
+    p.add_argument("--data-dir", default=str(default_data_dir()))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--full", action="store_true", help="also time the full protocol (one seed)")

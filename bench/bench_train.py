@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from alexnet.data import default_data_dir
 from alexnet.model import AlexNet, AlexNetConfig
 
 
@@ -109,7 +110,7 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=30, help="timed training steps per model")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 keeps torch's choice")
-    p.add_argument("--data-dir", default="~/.cache/alexnet-data/cifar10",
+    p.add_argument("--data-dir", default=str(default_data_dir()),
                    help="CIFAR-10 for the loading benchmark (train/<class>/ images or the archive)")
     p.add_argument("--load-batches", type=int, default=50)
     a = p.parse_args(argv)

@@ -17,12 +17,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from alexnet.data import DATA_ENV, default_data_dir
+
 from .config import EXPERIMENTS, preset
 from .job import worker, write_json_atomic
 from .reference import PRETRAINED, REFERENCE_FILES
 from .runs import summarize
 
-DEFAULT_DATA = "~/.cache/alexnet-data/cifar10"
 
 
 def _lr_overrides(items, lrs: dict) -> dict:
@@ -137,7 +138,8 @@ def main(argv=None) -> None:
         s.add_argument("--preset", default="full" if name == "reference" else "quick",
                        choices=("quick", "full"))
         s.add_argument("--seeds", default="0,1,2" if name == "reference" else "0")
-        s.add_argument("--data-dir", default=DEFAULT_DATA)
+        s.add_argument("--data-dir", default=str(default_data_dir()),
+                       help=f"CIFAR-10's train/ and test/ class folders (default: ${DATA_ENV} or %(default)s)")
         s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
         s.add_argument("--epochs", type=float, help="override the preset's epoch cap")
         s.add_argument("--subset", type=int, help="override the number of training images (0: all)")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from alexnet.weights import PRETRAINED  # noqa: F401  (one pretrained/ folder; __main__ imports it here)
+
 from .runs import ExperimentResult
 
-PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
 REFERENCE_FILES = {"relu-tanh": "relu_tanh_reference.json", "lrn": "lrn_ablation_reference.json"}
 
 
