@@ -52,7 +52,7 @@ class FourLayerCNN(StagedNet):
 
 
 @register_model("cnn4", title="AK 3.1's four-layer CNN (CIFAR-10)", input_size=32,
-                architecture_page=False)
+                architecture_page=False, small=dict(widths=(8, 8, 16), lrn=True))
 def cnn4(**kwargs) -> FourLayerCNN:
     """The experiments' four-layer CNN; ``kwargs`` as ``FourLayerCNN``."""
     return FourLayerCNN(**kwargs)

@@ -64,10 +64,11 @@ class TowerColour:
                 "threshold": self.threshold}
 
 
-def tower_colour(model, threshold: float = 0.5) -> list[TowerColour]:
-    """Colour specificity of the first conv per tower (AK Fig. 3 predicts tower B >> tower A)."""
+def tower_colour(model, threshold: float = 0.5, layer: str | None = None) -> list[TowerColour]:
+    """Colour specificity of ``layer``'s kernels (default: the first conv) per tower
+    (AK Fig. 3 predicts tower B >> tower A)."""
     out = []
-    for t, w in enumerate(kernels_by_tower(model)):
+    for t, w in enumerate(kernels_by_tower(model, layer)):
         s = colour_specificity(w.cpu())
         out.append(TowerColour(t, s, float(s.mean()), float(s.quantile(0.5)),
                                float((s > threshold).float().mean()), threshold))

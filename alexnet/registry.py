@@ -2,7 +2,8 @@
 
 A net lives in one file and registers a builder for each of its shapes:
 
-    @register_model("zfnet", title="ZFNet (Zeiler & Fergus 2014)", input_size=224)
+    @register_model("zfnet", title="ZFNet (Zeiler & Fergus 2014)", input_size=224,
+                    small=dict(widths=(8, 16, 16, 16, 16, 32, 32)))
     def zfnet(**kwargs) -> ZFNet: ...
 
 and that file's module name goes into ``NET_MODULES`` below, so the
@@ -14,7 +15,7 @@ registry imports it on first use. Builders return a ``StagedNet``
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 # The files that register nets; imported on first use (nothing happens at import).
@@ -30,17 +31,23 @@ class ModelEntry:
     title: str  # for the app's Architecture page
     input_size: int  # the side of the square images it takes
     architecture_page: bool = True  # listed on the Architecture page
+    small: dict = field(default_factory=dict)  # builder kwargs for a narrow copy the tests run fast
 
 
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, *, title: str, input_size: int, architecture_page: bool = True):
-    """Decorator: register ``fn(**kwargs) -> StagedNet`` as the net ``name``."""
+def register_model(name: str, *, title: str, input_size: int, architecture_page: bool = True,
+                   small: dict | None = None):
+    """Decorator: register ``fn(**kwargs) -> StagedNet`` as the net ``name``.
+
+    ``small``: kwargs for a narrow copy of the same shape, which the contract
+    tests (tests/test_analysis_contract.py) run every analysis on.
+    """
     def wrap(fn):
         if name in _MODELS and _MODELS[name].build is not fn:
             raise ValueError(f"a net named {name!r} is already registered")
-        _MODELS[name] = ModelEntry(name, fn, title, input_size, architecture_page)
+        _MODELS[name] = ModelEntry(name, fn, title, input_size, architecture_page, dict(small or {}))
         return fn
     return wrap
 

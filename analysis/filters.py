@@ -57,9 +57,10 @@ def conv1_grids(model, cols: int = 16, padding: int = 1, pad_value: float = 1.0)
 
 
 @takes_any_net
-def tower_colour(model, threshold: float = 0.5) -> list[TowerColour]:
-    """Colour specificity of conv1 per tower (AK Fig. 3 predicts tower B >> tower A)."""
-    return _tower_colour(model, threshold)
+def tower_colour(model, threshold: float = 0.5, layer: str | None = None) -> list[TowerColour]:
+    """Colour specificity of ``layer`` (default: the first conv) per tower (AK Fig. 3 predicts
+    tower B >> tower A)."""
+    return _tower_colour(model, threshold, layer)
 
 
 @takes_any_net
