@@ -71,6 +71,12 @@ def feature_layers(model: nn.Module) -> tuple[str, ...]:
     return tuple(name for name, _ in model.features.named_children())
 
 
+def rectified_maps(model: nn.Module) -> tuple[str, ...]:
+    """The spatial stages that are a non-linearity (``act1`` .. ``act5`` in AlexNet):
+    the rectified maps ZF project (ZF 2.1, Fig. 2 and 4)."""
+    return tuple(name for name, m in model.features.named_children() if isinstance(m, (nn.ReLU, nn.Tanh)))
+
+
 def check_layer(model: nn.Module, name: str, allowed=None) -> str:
     """``name`` if it is a stage of ``model`` (and in ``allowed``), else a KeyError listing the choices."""
     choices = tuple(allowed) if allowed is not None else layer_names(model)

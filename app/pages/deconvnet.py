@@ -3,12 +3,11 @@
 import streamlit as st
 
 from alexnet.data import cache_dir
-from analysis._layers import feature_layers, num_channels
+from alexnet.stages import num_channels, rectified_maps
 from analysis.deconv import project
 from analysis.top9 import scan_layer, top9
 from app import charts, inputs, resources
 
-LAYERS = ("act1", "act2", "act3", "act4", "act5")  # ZF project rectified maps of layers 1-5
 
 st.title("Deconvnet")
 st.markdown("Pick a layer and one of its feature maps. The deconvnet keeps that map's strongest "
@@ -16,7 +15,7 @@ st.markdown("Pick a layer and one of its feature maps. The deconvnet keeps that 
             "the max-pool switches, rectify, filter with the transposed kernels (ZF 2.1).")
 loaded = inputs.require_model()
 model = loaded.model
-layers = [n for n in LAYERS if n in feature_layers(model)]
+layers = list(rectified_maps(model))  # ZF project the rectified maps of layers 1-5
 left, right = st.columns(2)
 layer = left.selectbox("Layer", layers, index=len(layers) - 1, key="deconv_layer")
 channels = num_channels(model, layer)

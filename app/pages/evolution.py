@@ -3,11 +3,10 @@
 import streamlit as st
 
 from alexnet.checkpoint import CheckpointError
-from analysis._layers import feature_layers, num_channels
+from alexnet.stages import num_channels, rectified_maps
 from analysis.evolution import evolution, load_snapshots
 from app import charts, inputs, resources
 
-LAYERS = ("act1", "act2", "act3", "act4", "act5")  # ZF Fig. 4's layers 1-5, rectified maps
 SAMPLE = 500  # test images searched for each unit's strongest activation
 
 st.title("Evolution")
@@ -48,7 +47,7 @@ try:
 except (ValueError, CheckpointError, FileNotFoundError) as e:
     st.warning(f"These snapshots do not fit the model chosen in the sidebar ({loaded.name}): {e}")
     st.stop()
-layers = [n for n in LAYERS if n in feature_layers(loaded.model)]
+layers = list(rectified_maps(loaded.model))  # ZF Fig. 4's layers 1-5, rectified maps
 left, right = st.columns([1, 3])
 layer = left.selectbox("Layer", layers, index=len(layers) - 1, key="evo_layer")
 count = num_channels(loaded.model, layer)
