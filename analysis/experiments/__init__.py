@@ -3,11 +3,12 @@
     python -m analysis.experiments relu-tanh --preset quick --data-dir ~/data/cifar10
 """
 
-from .config import EXPERIMENTS, ExperimentConfig, FourLayerCNN, initial_state, preset
+from .config import ExperimentConfig, FourLayerCNN, initial_state
 from .job import ExperimentJob
 from .reference import load_reference
+from .registry import EXPERIMENTS, Experiment, preset, register_experiment
 from .runs import Curve, ExperimentResult, epochs_to_target, run_lrn_ablation, run_relu_tanh, summarize
 
-__all__ = ["EXPERIMENTS", "Curve", "ExperimentConfig", "ExperimentJob", "ExperimentResult", "FourLayerCNN",
-           "epochs_to_target", "initial_state", "load_reference", "preset", "run_lrn_ablation", "run_relu_tanh",
-           "summarize"]
+__all__ = ["EXPERIMENTS", "Curve", "Experiment", "ExperimentConfig", "ExperimentJob", "ExperimentResult", "FourLayerCNN",
+           "epochs_to_target", "initial_state", "load_reference", "preset", "register_experiment", "run_lrn_ablation",
+           "run_relu_tanh", "summarize"]

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from alexnet.data import DATA_ENV, default_data_dir
 
-from .config import EXPERIMENTS, preset
+from .registry import EXPERIMENTS, preset
 from .job import worker, write_json_atomic
-from .reference import PRETRAINED, REFERENCE_FILES
+from .reference import PRETRAINED
 from .runs import summarize
 
 
@@ -62,7 +62,7 @@ def _load(data_dir: str, experiment: str):
 
     try:
         train = load_cifar10(data_dir, train=True)
-        test = load_cifar10(data_dir, train=False) if experiment == "lrn" else None
+        test = load_cifar10(data_dir, train=False) if EXPERIMENTS[experiment].needs_test else None
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     return train, test
@@ -75,8 +75,6 @@ def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after
     so a long multi-seed run that is cut short keeps the seeds it finished)."""
     from tqdm import tqdm
 
-    from .runs import run_lrn_ablation, run_relu_tanh
-
     results = []
     for seed in seeds:
         bar = tqdm(total=1000, desc=f"{experiment} seed {seed}", position=position,
@@ -88,8 +86,7 @@ def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after
                                 f"err {p['train_error']:.3f}")
 
         c = replace(cfg, seed=seed)
-        r = (run_lrn_ablation(c, train, test, progress) if experiment == "lrn"
-             else run_relu_tanh(c, train, progress))
+        r = EXPERIMENTS[experiment].run(c, train, test, progress)
         bar.n = 1000
         bar.close()
         results.append(r)
@@ -134,7 +131,8 @@ def main(argv=None) -> None:
                                 description="AK 3.1 ReLU vs tanh and AK 3.3 LRN ablation on CIFAR-10")
     sub = p.add_subparsers(dest="command", required=True)
     for name in (*EXPERIMENTS, "reference"):
-        s = sub.add_parser(name)
+        s = sub.add_parser(name, help=EXPERIMENTS[name].label if name in EXPERIMENTS else
+                           "the full protocol over several seeds, written to pretrained/")
         s.add_argument("--preset", default="full" if name == "reference" else "quick",
                        choices=("quick", "full"))
         s.add_argument("--seeds", default="0,1,2" if name == "reference" else "0")
@@ -169,7 +167,7 @@ def main(argv=None) -> None:
         if not seeds:
             raise SystemExit("--seeds is empty; give e.g. 0 or 0,1,2")
         train, test = _load(args.data_dir, experiment)
-        out = (Path(args.out_dir) / REFERENCE_FILES[experiment] if args.command == "reference"
+        out = (Path(args.out_dir) / EXPERIMENTS[experiment].reference_file if args.command == "reference"
                else args.out and Path(args.out))
         t0 = time.time()
 

@@ -26,7 +26,6 @@ INITS = ("paper-gaussian", "default")  # N(0, init_std) weights, zero biases; or
 # "centred-raw": AK 2, "the (centred) raw RGB values": 0-255 minus the training
 # set's mean image. "standardised": per-channel mean 0, std 1 (today's habit).
 INPUTS = ("centred-raw", "standardised")
-EXPERIMENTS = ("relu-tanh", "lrn")
 
 
 @dataclass
@@ -137,15 +136,6 @@ PRESETS = {
         "quick": replace(_LRN_FULL, epochs=3.0, subset=5000, test_subset=2000, record_every=8),
     },
 }
-
-
-def preset(experiment: str, name: str) -> ExperimentConfig:
-    """A copy of a named preset (``quick`` or ``full``) for an experiment."""
-    if experiment not in PRESETS:
-        raise ValueError(f"unknown experiment {experiment!r}; choose from {', '.join(PRESETS)}")
-    if name not in PRESETS[experiment]:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS[experiment])}")
-    return ExperimentConfig.from_dict(PRESETS[experiment][name].to_dict())
 
 
 def initial_state(config: ExperimentConfig) -> dict:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from alexnet.checkpoint import write_atomic
 
-from .config import EXPERIMENTS, ExperimentConfig
+from .config import ExperimentConfig
+from .registry import experiment as registered
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATES = ("starting", "running", "done", "stopped", "failed")
@@ -55,9 +56,8 @@ class ExperimentJob:
     @classmethod
     def start(cls, job_dir, experiment: str, config: ExperimentConfig, data_dir,
               threads: int = 2, nice: int = 0) -> "ExperimentJob":
-        """Launch ``experiment`` ("relu-tanh" or "lrn") on CIFAR-10 in ``data_dir``."""
-        if experiment not in EXPERIMENTS:
-            raise ValueError(f"unknown experiment {experiment!r}; choose from {', '.join(EXPERIMENTS)}")
+        """Launch ``experiment`` (a key of ``EXPERIMENTS``) on CIFAR-10 in ``data_dir``."""
+        registered(experiment)  # a clear ValueError listing EXPERIMENTS if unknown
         config.validate()
         job = cls(job_dir)
         if job.running():
@@ -149,8 +149,6 @@ def worker(job_dir) -> int:
 
     from alexnet.data import load_cifar10
 
-    from .runs import run_lrn_ablation, run_relu_tanh
-
     job_dir = Path(job_dir)
     spec = read_json(job_dir / "job.json")
     stop_file = job_dir / "STOP"
@@ -164,12 +162,10 @@ def worker(job_dir) -> int:
     try:
         torch.set_num_threads(max(1, int(spec.get("threads", 2))))
         cfg = ExperimentConfig.from_dict(spec["config"])
+        e = registered(spec["experiment"])
         train = load_cifar10(spec["data_dir"], train=True)
-        if spec["experiment"] == "lrn":
-            test = load_cifar10(spec["data_dir"], train=False)
-            res = run_lrn_ablation(cfg, train, test, progress, stop_file.exists)
-        else:
-            res = run_relu_tanh(cfg, train, progress, stop_file.exists)
+        test = load_cifar10(spec["data_dir"], train=False) if e.needs_test else None
+        res = e.run(cfg, train, test, progress, stop_file.exists)
     except Exception as e:
         write_json_atomic({"state": "failed", "error": f"{type(e).__name__}: {e}"},
                           job_dir / "progress.json")

@@ -7,20 +7,20 @@ from pathlib import Path
 
 from alexnet.weights import PRETRAINED  # noqa: F401  (one pretrained/ folder; __main__ imports it here)
 
+from .registry import EXPERIMENTS
 from .runs import ExperimentResult
 
-REFERENCE_FILES = {"relu-tanh": "relu_tanh_reference.json", "lrn": "lrn_ablation_reference.json"}
 
 
 def load_reference(name: str, folder=PRETRAINED) -> dict:
-    """The reference document for ``name`` ("relu-tanh" or "lrn"), its runs as ExperimentResults.
+    """The reference document of experiment ``name``, its runs as ExperimentResults.
 
     Keys: experiment, config, seeds, summary (epochs to target, ratio or test
     error: mean, std, per seed), runs, machine, wall_seconds, command.
     """
-    if name not in REFERENCE_FILES:
-        raise ValueError(f"unknown reference {name!r}; choose from {', '.join(REFERENCE_FILES)}")
-    path = Path(folder) / REFERENCE_FILES[name]
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown reference {name!r}; choose from {', '.join(EXPERIMENTS)}")
+    path = Path(folder) / EXPERIMENTS[name].reference_file
     if not path.exists():
         raise FileNotFoundError(
             f"no reference results for {name!r} at {path}. Make them with "

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from analysis.experiments import ExperimentJob, ExperimentResult, load_reference, preset
+from analysis.experiments import EXPERIMENTS, ExperimentJob, ExperimentResult, load_reference, preset
 from app import charts, resources
 
-PAPER = {"relu-tanh": "AK 3.1: ReLUs reach 25% training error about **6x** faster (in epochs) than tanh",
-         "lrn": "AK 3.3: on CIFAR-10, LRN took a four-layer net from **13%** to **11%** test error"}
-TITLES = {"relu-tanh": "Training error, ReLU vs tanh", "lrn": "Error with and without LRN"}
+PAPER = {name: e.claim for name, e in EXPERIMENTS.items()}  # the experiments registry
+TITLES = {name: e.title for name, e in EXPERIMENTS.items()}
 INPUTS_NOTE = ("Inputs *centred-raw* are the paper's (AK 2): pixel values 0-255 minus the mean "
                "image. With the paper's N(0, 0.01) weights, tanh units start saturated on them, "
                "which is where much of tanh's slowness comes from; *standardised* inputs and "
@@ -70,7 +69,7 @@ def show_summary(experiment: str, summary: dict, config: dict) -> None:
 
 def show_reference(experiment: str) -> None:
     folder = resources.pretrained_dir()
-    path = folder / {"relu-tanh": "relu_tanh_reference.json", "lrn": "lrn_ablation_reference.json"}[experiment]
+    path = folder / EXPERIMENTS[experiment].reference_file
     st.subheader("Shipped results")
     if not path.is_file():
         st.info(f"No shipped results for this experiment (`{path}` is not on this machine). "
@@ -179,8 +178,7 @@ st.title("Experiments")
 st.markdown("Two claims of AlexNet checked on CIFAR-10 with a small four-layer net "
             "(conv-pool x3 + fc, the accepted stand-in; the paper does not give it). Shipped "
             "results show at once; a live run trains in the background and its curves grow here.")
-for tab, experiment in zip(st.tabs(["ReLU vs tanh (AK Fig. 1)", "LRN ablation (AK 3.3)"]),
-                           ("relu-tanh", "lrn")):
+for tab, experiment in zip(st.tabs([e.label for e in EXPERIMENTS.values()]), EXPERIMENTS):
     with tab:
         st.markdown(PAPER[experiment] + ".")
         show_reference(experiment)
