@@ -69,6 +69,7 @@ class Weights:
     manifest: Path | None = None  # a JSON file holding "file" and the full "sha256" instead
     classes: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None  # None: the checkpoint's
     override_env: str | None = None  # an environment variable naming a checkpoint to use instead
+    model_kwargs: dict = field(default_factory=dict)  # for ``build_model(model, **model_kwargs)``
     meta: dict = field(default_factory=dict)  # published scores, source
 
     def path(self) -> Path:
@@ -137,7 +138,8 @@ def sha256(path) -> str:
     return h.hexdigest()
 
 
-def _build(config: AlexNetConfig, state: dict, where) -> AlexNet:
+def _build(config: AlexNetConfig | None, state: dict, where, make=None) -> AlexNet:
+    """The net (``AlexNet(config)``, or ``make()``) holding ``state``, in eval mode."""
     if not isinstance(state, dict):
         raise CheckpointError(f"{where} holds a {type(state).__name__} where its weights (a dict of "
                               "tensors) should be: it is not a model checkpoint this app can use")
@@ -147,7 +149,7 @@ def _build(config: AlexNetConfig, state: dict, where) -> AlexNet:
                               "where a weight tensor should be: it is not a model checkpoint this "
                               "app can use")
     try:
-        model = AlexNet(config)
+        model = make() if make is not None else AlexNet(config)
     except (RuntimeError, MemoryError) as e:  # e.g. widths in model_config too big to allocate
         raise CheckpointError(f"{where} describes a network that cannot be built here "
                               f"({type(e).__name__}: {str(e)[:200]})") from None
@@ -156,7 +158,7 @@ def _build(config: AlexNetConfig, state: dict, where) -> AlexNet:
     except RuntimeError as e:
         first = str(e).splitlines()[0:3]
         raise CheckpointError(f"{where} holds weights of a different architecture than "
-                              f"the AlexNet it should be ({' '.join(first)})") from None
+                              f"the {type(model).__name__} it should be ({' '.join(first)})") from None
     return model.eval()
 
 
@@ -208,6 +210,10 @@ def load_path(path, name: str | None = None, info: dict | None = None,
     if "features.0.weight" in ckpt:
         return _from_torchvision_state(ckpt, path, name, info, preprocessing,
                                        entry.classes if entry is not None else None)
+    if entry is not None and entry.classes is not None:  # the registered net's own state dict
+        model = _build(None, ckpt, path, lambda: build_model(entry.model, **entry.model_kwargs))
+        classes = entry.classes() if callable(entry.classes) else entry.classes
+        return LoadedModel(name, model, tuple(classes), preprocessing, info)
     raise CheckpointError(f"{path} is neither a checkpoint written by alexnet.train nor a "
                           "torchvision AlexNet state dict")
 
