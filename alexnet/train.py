@@ -25,13 +25,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, remove_stale_temps, save_atomic
 from .data import BatchIterator, hold_out, load_cifar10, load_image_folder
 from .evaluate import evaluate
 from .model import GEOMETRY, AlexNet, AlexNetConfig
 from .preprocessing import FOR_VARIANT
+from .step import sgd_step
 from .train_config import TrainConfig, check, check_device, check_tower_devices, parse_args, resumed
 
 __all__ = ["TrainConfig", "train", "main", "conv_snapshot"]
@@ -240,21 +240,21 @@ def train(cfg: TrainConfig):
                    unit="batch", disable=rank != 0, leave=False)
         for step, (x, y) in enumerate(bar):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            logits = net(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            # Every rank must see the same verdict, or the others wait forever.
-            mean_loss = _all_sum([loss.item()], world)[0] / world
-            if not math.isfinite(mean_loss):
-                raise _diverged(f"the loss became {mean_loss}", epoch, cfg, opt.param_groups[0]["lr"],
-                                f", step {step + 1}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+
+            def finite(loss: float, step=step) -> bool:
+                # Every rank must see the same verdict, or the others wait forever.
+                mean_loss = _all_sum([loss], world)[0] / world
+                if not math.isfinite(mean_loss):
+                    raise _diverged(f"the loss became {mean_loss}", epoch, cfg,
+                                    opt.param_groups[0]["lr"], f", step {step + 1}")
+                return True
+
+            s = sgd_step(net, opt, x, y, label_smoothing=cfg.label_smoothing, finite=finite)
             if cfg.schedule == "onecycle":
                 sched.step()
-            loss_sum += loss.item() * len(y)
-            wrong += int((logits.argmax(1) != y).sum())
-            seen += len(y)
+            loss_sum += s.loss * s.size
+            wrong += s.wrong
+            seen += s.size
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", err=f"{wrong / seen:.3f}")
         # The last step can break the weights after the last loss was checked;
         # a NaN model is never evaluated or saved. Replicas are equal, but all

@@ -15,9 +15,9 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from alexnet.data import normalize, random_crop_flip
+from alexnet.step import sgd_step
 
 from .config import ExperimentConfig, FourLayerCNN, initial_state
 
@@ -142,15 +142,12 @@ class _Trainer:
                 x = random_crop_flip(x, self.gen)
             for g in self.opt.param_groups:  # AK 5: lr / 10 late in training
                 g["lr"] = self.curve.lr * (0.1 if self.epoch >= cfg.lr_drop_at * cfg.epochs else 1.0)
-            logits = net(self.inputs(x).contiguous(memory_format=torch.channels_last))  # (B, 10)
-            loss = F.cross_entropy(logits, y)
-            if not math.isfinite(loss.item()):
+            # The same step as alexnet.train's loop (alexnet.step).
+            s = sgd_step(net, self.opt, self.inputs(x).contiguous(memory_format=torch.channels_last), y)
+            if s is None:
                 self.curve.diverged = self.done = True  # this lr is too high: the sweep drops it
                 return
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            wrong = int((logits.argmax(1) != y).sum())
+            wrong = s.wrong
             for acc in (self.window, self.wrong_seen):
                 acc[0] += wrong
                 acc[1] += len(y)

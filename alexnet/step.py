@@ -1,0 +1,43 @@
+"""One step of minibatch SGD (AK 5), shared by ``alexnet.train`` and the
+experiments (``analysis.experiments``): forward, cross-entropy, backward, update.
+
+The two loops differ in what they do around a step (data order, schedules,
+DDP, curves), not in the step itself, so that lives here once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one step measured on its batch, before the update."""
+
+    loss: float  # mean cross-entropy over the batch
+    wrong: int  # images whose top class was not their label
+    size: int  # images in the batch
+
+
+def sgd_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
+             label_smoothing: float = 0.0, finite: Callable[[float], bool] = math.isfinite) -> Step | None:
+    """Train ``net`` on one batch ``x`` (B, C, H, W), labels ``y`` (B,).
+
+    ``finite(loss)`` judges the batch's loss before any gradient is taken; when
+    it returns False nothing is updated and the step returns None (a loop may
+    also raise from it). The caller sets the mode (``net.train()``) and the lr.
+    """
+    logits = net(x)  # (B, classes)
+    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    value = loss.item()
+    if not finite(value):
+        return None
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return Step(value, int((logits.argmax(1) != y).sum()), len(y))
