@@ -2,7 +2,11 @@
 return tensors or small dataclasses. None of them draws, changes the model's
 mode or weights, or writes files, except ``scan_layer``/``top9`` and
 ``reference_features``/``nearest_neighbours`` when given an explicit ``cache_dir``.
-Each also takes torchvision's own ``AlexNet`` module (see ``takes_any_alexnet``).
+Each takes any net with named stages and roles (``alexnet.stages``), and
+torchvision's own ``AlexNet`` module too (see ``_layers.takes_any_net``);
+layers are arguments whose defaults are the net's roles. Every analysis is
+registered in ``analysis.registry`` with its output contract, which
+tests/test_analysis_contract.py checks on every registered net.
 """
 
 from ._layers import Box, check_channel, check_layer, feature_layers, num_channels, receptive_field
