@@ -33,7 +33,6 @@ import torch
 
 from . import preprocessing as prep
 from .checkpoint import CheckpointError, load_checkpoint
-from .data import CIFAR10_CLASSES
 from .model import AlexNet, AlexNetConfig
 from .registry import build_model, models
 from .torchvision_net import (TORCHVISION_CONFIG, TORCHVISION_KEYS, from_torchvision,  # noqa: F401
