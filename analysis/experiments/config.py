@@ -1,4 +1,5 @@
-"""The convergence experiments' settings, their presets, and the four-layer CNN.
+"""The convergence experiments' settings and initial weights (presets live with each
+experiment: relu_tanh.py, lrn.py; the four-layer CNN in alexnet/cnn4.py).
 
 ReLU vs tanh (AK 3.1, Fig. 1): "a four-layer convolutional neural network
 with ReLUs reaches a 25% training error rate on CIFAR-10 six times faster
@@ -15,7 +16,7 @@ rate and the run length are all part of the config and of every result.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from torch import nn
@@ -103,39 +104,6 @@ class ExperimentConfig:
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}; valid: {sorted(known)}")
         return cls(**d)
-
-
-_RELU_TANH_FULL = ExperimentConfig(
-    lrs={"relu": (0.002, 0.004, 0.008), "tanh": (0.005, 0.01, 0.02, 0.04)},
-    sweep_epochs=0.5, epochs=30.0, record_every=39)  # 391 steps an epoch: 10 records per epoch
-_LRN_FULL = ExperimentConfig(
-    activations=("relu",), lrs={"relu": (0.003,)}, epochs=8.0, stop_at_target=False,
-    weight_decay=5e-4, augment=True, lr_drop_at=0.75, sweep_epochs=1.0, record_every=39,
-    test_every=1.0)
-PRESETS = {
-    "relu-tanh": {
-        # The whole training set, AK 2's centred raw pixels, AK 5's N(0, 0.01)
-        # weights; each net's lr from a 0.5-epoch sweep; both stop at 25%.
-        # Shipped (seeds 0-2): ReLU 7.08 +- 0.05 epochs; tanh stuck near 0.37
-        # and never got there in 30, so the ratio is > 4.2 in every seed.
-        "full": _RELU_TANH_FULL,
-        # ~60 s on two cores: 2,000 images, 20 epochs, fixed lrs picked by hand
-        # (the full sweep chose ReLU 0.002, tanh 0.02). bench_experiments here: 64 s,
-        # ReLU reached 25% at epoch 11.2, tanh not in 20 (ratio > 1.8). Small sets let a
-        # hot tanh catch up: at lr 0.03 it reached 25% at 13.5 on these 2,000.
-        "quick": replace(_RELU_TANH_FULL, lrs={"relu": (0.003,), "tanh": (0.01,)},
-                         subset=2000, epochs=20.0, record_every=4),
-    },
-    "lrn": {
-        # AK 3.3's CIFAR-10 claim (13% -> 11% test error): both nets trained
-        # alike with translations + flips and weight decay, test error at the end.
-        # LRN's constants (k=2, alpha=1e-4) were set for activations on the raw
-        # pixel scale: on standardised inputs (activations ~1) the divisor is
-        # 2^0.75 almost everywhere and LRN is a constant. So: AK 2 inputs here too.
-        "full": _LRN_FULL,
-        "quick": replace(_LRN_FULL, epochs=3.0, subset=5000, test_subset=2000, record_every=8),
-    },
-}
 
 
 def initial_state(config: ExperimentConfig) -> dict:

@@ -1,18 +1,22 @@
 """The experiments, registered once: the CLI (``python -m analysis.experiments``),
 the background jobs, the shipped references and the Experiments page read this table.
 
-An experiment is a run function ``run(config, train, test, progress, should_stop)
--> ExperimentResult`` (``runs.py`` holds the two of AK; a new one goes in a file
-of its own), its presets, and one ``register_experiment`` call below.
+An experiment is one file, ``analysis/experiments/<name>.py``: its presets, a
+run function ``run(config, train, test, progress, should_stop) ->
+ExperimentResult`` built on ``runs._Trainer`` (and so on ``alexnet.step``),
+its summary over seeds, and a ``register_experiment`` call; its module name
+goes into ``EXPERIMENT_MODULES`` below.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-from .config import PRESETS, ExperimentConfig
-from .runs import run_lrn_ablation, run_relu_tanh
+from .config import ExperimentConfig
+
+EXPERIMENT_MODULES = ("relu_tanh", "lrn")  # analysis/experiments/<module>.py, each registers itself
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class Experiment:
     run: Callable  # (config, train, test or None, progress=None, should_stop=None) -> ExperimentResult
     presets: dict[str, ExperimentConfig]  # "quick" (live in the app) and "full" (the reference)
     reference_file: str  # pretrained/<file>: the shipped full-protocol result
+    summary: Callable  # (results over seeds) -> dict of the experiment's own figures (runs.stats)
     needs_test: bool = False  # whether ``run`` reads the CIFAR-10 test set
 
 
@@ -54,12 +59,6 @@ def preset(name: str, which: str) -> ExperimentConfig:
     return ExperimentConfig.from_dict(presets[which].to_dict())
 
 
-register_experiment(Experiment(
-    "relu-tanh", "ReLU vs tanh (AK Fig. 1)", "Training error, ReLU vs tanh",
-    "AK 3.1: ReLUs reach 25% training error about **6x** faster (in epochs) than tanh",
-    lambda cfg, train, test, progress=None, should_stop=None: run_relu_tanh(cfg, train, progress, should_stop),
-    PRESETS["relu-tanh"], "relu_tanh_reference.json"))
-register_experiment(Experiment(
-    "lrn", "LRN ablation (AK 3.3)", "Error with and without LRN",
-    "AK 3.3: on CIFAR-10, LRN took a four-layer net from **13%** to **11%** test error",
-    run_lrn_ablation, PRESETS["lrn"], "lrn_ablation_reference.json", needs_test=True))
+# The files that register experiments, imported with this one.
+for _module in EXPERIMENT_MODULES:
+    importlib.import_module(f"{__package__}.{_module}")

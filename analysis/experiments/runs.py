@@ -11,7 +11,6 @@ interpolated linearly between the two records either side of the crossing.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -19,7 +18,7 @@ import torch
 from alexnet.data import normalize, random_crop_flip
 from alexnet.step import sgd_step
 
-from .config import ExperimentConfig, FourLayerCNN, initial_state
+from .config import ExperimentConfig
 
 
 class Stopped(Exception):
@@ -161,26 +160,6 @@ class _Trainer:
                 on_record(self)
 
 
-def _pick_lr(name, candidates, cfg, state, images, labels, inputs, should_stop, on_record):
-    """AK 3.1: each net's lr tuned for speed. Every candidate trains ``sweep_epochs``
-    from the same weights; the lowest error over the sweep's second half wins and goes on."""
-    runs, scores = [], {}
-    for lr in candidates:
-        net = FourLayerCNN(name, cfg.widths, lrn=cfg.lrn)
-        net.load_state_dict(state)
-        t = _Trainer(name, net, lr, images, labels, cfg, inputs)
-        if len(candidates) > 1:
-            t.train_until(cfg.sweep_epochs / 2, should_stop, on_record)
-            t.wrong_seen = [0, 0]
-            t.train_until(cfg.sweep_epochs, should_stop, on_record)
-            scores[lr] = math.inf if t.curve.diverged else t.wrong_seen[0] / max(1, t.wrong_seen[1])
-        runs.append(t)
-    if len(candidates) > 1 and all(math.isinf(s) for s in scores.values()):
-        raise FloatingPointError(f"{name}: every learning rate in {candidates} diverged; try smaller ones")
-    best = min(runs, key=lambda t: (scores.get(t.curve.lr, 0.0), t.curve.lr))
-    return best, {str(k): v for k, v in scores.items()}
-
-
 def _reporter(progress, result, budget):
     done_before = {"epochs": 0.0}
 
@@ -195,109 +174,25 @@ def _reporter(progress, result, budget):
     return on_record, done_before
 
 
-def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=None) -> ExperimentResult:
-    """AK Fig. 1: train each activation from the same weights until the target error.
-
-    ``data``: CIFAR-10 training TensorDataset (uint8). ``progress(dict)`` gets the
-    partial result after every record; ``should_stop()`` ends the run early
-    (the result then has ``stopped=True``).
-    """
-    cfg = config.validate()
-    _check_data(data, "training")
-    t0, should_stop = time.time(), should_stop or (lambda: False)
-    images, labels = _subset(data.images, data.labels, cfg.subset, cfg.seed)
-    inputs, state = input_transform(cfg, images), initial_state(cfg)
-    result = ExperimentResult("relu-tanh", cfg.to_dict(), {})
-    budget = sum(cfg.epochs + (len(cfg.lrs[a]) - 1) * cfg.sweep_epochs for a in cfg.activations)
-    on_record, done = _reporter(progress, result, budget)
-    try:
-        for name in cfg.activations:
-            best, result.sweep[name] = _pick_lr(name, cfg.lrs[name], cfg, state, images, labels,
-                                                inputs, should_stop, on_record)
-            done["epochs"] += (len(cfg.lrs[name]) - 1) * cfg.sweep_epochs
-            result.curves[name] = best.curve
-            best.train_until(cfg.epochs, should_stop, on_record)
-            result.epochs_to_target[name] = best.reached()
-            done["epochs"] += cfg.epochs
-    except Stopped:
-        result.stopped = True
-    r, t = result.epochs_to_target.get("relu"), result.epochs_to_target.get("tanh")
-    if r and t:
-        result.ratio = t / r
-    elif r and "tanh" in result.epochs_to_target and not result.stopped:
-        result.ratio_lower_bound = cfg.epochs / r
-    result.seconds = time.time() - t0
-    return result
-
-
-@torch.no_grad()
-def _test_error(net, images, labels, inputs, batch: int = 500) -> float:
-    was = net.training
-    net.eval()
-    try:
-        wrong = sum(int((net(inputs(images[i:i + batch])).argmax(1) != labels[i:i + batch]).sum())
-                    for i in range(0, len(labels), batch))
-    finally:
-        net.train(was)
-    return wrong / len(labels)
-
-
-def run_lrn_ablation(config: ExperimentConfig, train, test, progress=None,
-                     should_stop=None) -> ExperimentResult:
-    """AK 3.3 on CIFAR-10: the same net and weights with and without LRN; test error.
-
-    Uses ``config.activations[0]`` and its first lr (no sweep: both nets train alike).
-    """
-    cfg = config.validate()
-    _check_data(train, "training")
-    _check_data(test, "test")
-    t0, should_stop = time.time(), should_stop or (lambda: False)
-    images, labels = _subset(train.images, train.labels, cfg.subset, cfg.seed)
-    test_x, test_y = _subset(test.images, test.labels, cfg.test_subset, cfg.seed + 1)
-    act, state, inputs = cfg.activations[0], initial_state(cfg), input_transform(cfg, images)
-    result = ExperimentResult("lrn", cfg.to_dict(), {})
-    on_record, done = _reporter(progress, result, 2 * cfg.epochs)
-    try:
-        for name, lrn in (("no-lrn", False), ("lrn", True)):
-            net = FourLayerCNN(act, cfg.widths, lrn=lrn)
-            net.load_state_dict(state)
-            t = _Trainer(name, net, cfg.lrs[act][0], images, labels, cfg, inputs)
-            result.curves[name], at = t.curve, cfg.test_every
-            while t.epoch < cfg.epochs - 1e-9 and not t.done:
-                t.train_until(min(at, cfg.epochs), should_stop, on_record)
-                t.curve.test_epochs.append(t.epoch)
-                t.curve.test_error.append(_test_error(net, test_x, test_y, inputs))
-                at += cfg.test_every
-                if t.curve.train_error:
-                    on_record(t)  # the app sees the new test point at once
-            result.test_error[name] = t.curve.test_error[-1]
-            result.epochs_to_target[name] = t.reached()
-            done["epochs"] += cfg.epochs
-    except Stopped:
-        result.stopped = True
-    result.seconds = time.time() - t0
-    return result
+def stats(values) -> dict:
+    """Mean, spread, range and per-seed values of one number over seeds (None: not reached)."""
+    v = [x for x in values if x is not None]
+    if not v:
+        return {"per_seed": values, "n": 0}
+    mean = sum(v) / len(v)
+    std = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+    return {"per_seed": values, "n": len(v), "mean": mean, "std": std, "min": min(v), "max": max(v)}
 
 
 def summarize(results) -> dict:
-    """Mean, spread and per-seed values over several seeds' results."""
-    def stats(values):
-        v = [x for x in values if x is not None]
-        if not v:
-            return {"per_seed": values, "n": 0}
-        mean = sum(v) / len(v)
-        std = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
-        return {"per_seed": values, "n": len(v), "mean": mean, "std": std, "min": min(v), "max": max(v)}
-
+    """Mean, spread and per-seed values over several seeds' results: epochs to the
+    target and lrs for every experiment, then what its own ``summary`` adds."""
     names = list(results[0].curves) if results else []
     out = {"epochs_to_target": {n: stats([r.epochs_to_target.get(n) for r in results]) for n in names},
            "lr": {n: [r.curves[n].lr for r in results] for n in names}}
-    if results and results[0].experiment == "relu-tanh":
-        out["ratio"] = stats([r.ratio for r in results])  # seeds where both nets got there
-        out["ratio_lower_bound"] = stats([r.ratio_lower_bound for r in results])  # where tanh did not
-        # per seed, the ratio or else its lower bound; their minimum bounds every seed's ratio
-        out["ratio_at_least"] = stats([r.ratio if r.ratio is not None else r.ratio_lower_bound
-                                       for r in results])
-    else:
-        out["test_error"] = {n: stats([r.test_error.get(n) for r in results]) for n in names}
+    if results:
+        from .registry import experiment  # the registry imports this module
+
+        out.update(experiment(results[0].experiment).summary(results))
     return out
+
