@@ -29,13 +29,19 @@ class Preprocessing:
     # by 2 black pixels (CIFAR, the geometry its random crops were trained on).
     ten_crop: str
 
+    def steps(self) -> list:
+        """torchvision v2 transforms: PIL image -> (3, S, S) normalised tensor; the last two
+        (to float, normalise) are dropped to see the picture as the net gets it."""
+        from torchvision.transforms import v2 as T
+
+        return [T.ToImage(), T.Resize(self.resize), T.CenterCrop(self.input_size),
+                T.ToDtype(torch.float32, scale=True), T.Normalize(self.mean, self.std)]
+
     def transform(self, image) -> torch.Tensor:
         """A PIL image -> (1, 3, S, S) normalised tensor."""
         from torchvision.transforms import v2 as T
 
-        tf = T.Compose([T.ToImage(), T.Resize(self.resize), T.CenterCrop(self.input_size),
-                        T.ToDtype(torch.float32, scale=True), T.Normalize(self.mean, self.std)])
-        return tf(image.convert("RGB"))[None]
+        return T.Compose(self.steps())(image.convert("RGB"))[None]
 
 
 CIFAR10 = Preprocessing("cifar10", CIFAR10_MEAN, CIFAR10_STD, 32, 32, "padded")

@@ -124,6 +124,10 @@ class LoadedModel:
         """Where the weights' training images came from ("cifar10", "imagenet")."""
         return self.preprocessing.dataset
 
+    def preprocess_steps(self) -> list:
+        """torchvision v2 transforms: PIL image -> (3, S, S) normalised tensor."""
+        return self.preprocessing.steps()
+
     def preprocess(self, image) -> torch.Tensor:
         """A PIL image -> (1, 3, S, S) normalised tensor, as the weights were trained."""
         return self.preprocessing.transform(image)
