@@ -6,6 +6,8 @@ Each also takes torchvision's own ``AlexNet`` module (see ``takes_any_alexnet``)
 """
 
 from ._layers import Box, check_channel, check_layer, feature_layers, num_channels, receptive_field
+from .attribution import (Attribution, attribute_all, deconvnet, gradcam, guided_backprop,
+                          integrated_gradients, saliency)
 from .activations import ChannelSummary, channel_summary, feature_maps, layer_outputs
 from .deconv import Projection, project
 from .evolution import UnitEvolution, evolution, load_snapshots, with_features
