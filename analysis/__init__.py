@@ -6,10 +6,11 @@ Each also takes torchvision's own ``AlexNet`` module (see ``takes_any_alexnet``)
 """
 
 from ._layers import Box, check_channel, check_layer, feature_layers, num_channels, receptive_field
+from .activations import ChannelSummary, channel_summary, feature_maps, layer_outputs
 from .attribution import (Attribution, attribute_all, deconvnet, gradcam, guided_backprop,
                           integrated_gradients, saliency)
-from .activations import ChannelSummary, channel_summary, feature_maps, layer_outputs
 from .deconv import Projection, project
+from .featvis import FeatureVis, Settings as FeatVisSettings, visualise
 from .evolution import UnitEvolution, evolution, load_snapshots, with_features
 from .filters import (TowerColour, colour_specificity, conv1_grids, kernel_grid, tower_colour,
                       tower_summary)
