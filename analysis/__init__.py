@@ -10,6 +10,7 @@ from .activations import ChannelSummary, channel_summary, feature_maps, layer_ou
 from .attribution import (Attribution, attribute_all, deconvnet, gradcam, guided_backprop,
                           integrated_gradients, saliency)
 from .deconv import Projection, project
+from .grid import ActivationGrid, activation_grid, tower_channels
 from .featvis import FeatureVis, Settings as FeatVisSettings, visualise
 from .evolution import UnitEvolution, evolution, load_snapshots, with_features
 from .filters import (TowerColour, colour_specificity, conv1_grids, kernel_grid, tower_colour,

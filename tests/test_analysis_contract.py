@@ -37,6 +37,7 @@ CALLS = {
     "saliency": lambda m, x: analysis.saliency(m, x, 3),
     "gradcam": lambda m, x: analysis.gradcam(m, x, 4, layer="fc7"),
     "integrated_gradients": lambda m, x: analysis.integrated_gradients(m, x, 5, steps=4),
+    "activation_grid": lambda m, x: analysis.activation_grid(m, x, "act5"),
     "visualise": lambda m, x: analysis.visualise(m, "act5", [0, 1], size=32,
                                                  settings=analysis.FeatVisSettings(steps=2)),
 }
