@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._layers import (check_channel, check_images, check_layer, feature_layers, forward_to, stages,
-                      takes_any_alexnet)
+from ._layers import (check_channel, check_images, check_layer, feature_layers, forward_to, num_channels,
+                      stages, takes_any_alexnet)
 
 METHODS = ("deconvnet", "guided_backprop", "saliency", "gradcam", "integrated_gradients")
 TITLES = {"deconvnet": "Deconvnet", "guided_backprop": "Guided backprop", "saliency": "Saliency",
@@ -98,8 +98,7 @@ def _targets(model, images, target, layer, position):
         raise ValueError(f"target must be one index or one per image ({b}), got {chosen.numel()}")
     if layer is None:
         last = _last_stage(model)
-        with torch.no_grad():
-            n = forward_to(model, images[:1], last).shape[1]
+        n = num_channels(model, last)  # the logits' width, read off the last layer
         if (chosen < 0).any() or (chosen >= n).any():
             raise ValueError(f"target must be a class index in [0, {n}), got {chosen.tolist()}")
         return last, chosen, chosen, None

@@ -40,3 +40,13 @@ def mosaic_figure(maps: np.ndarray, order, title: str, zmax: float, cols: int | 
                       yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
                       xaxis=dict(constrain="domain", visible=False), plot_bgcolor="#ffffff")
     return fig
+
+
+def heat_figure(heat: np.ndarray, height: int = 220) -> go.Figure:
+    """A small (H, W) non-negative map with no axes, sized like ``charts.picture``'s panels."""
+    fig = go.Figure(go.Heatmap(z=np.asarray(heat), colorscale="Inferno", zmin=0, showscale=False,
+                               hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"))
+    fig.update_layout(font=FONT, height=height, margin=dict(l=0, r=0, t=0, b=0),
+                      yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
+                      xaxis=dict(constrain="domain", visible=False))
+    return fig

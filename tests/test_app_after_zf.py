@@ -55,7 +55,7 @@ def test_attribution_page_five_methods_for_the_top_class(app):
     assert app.selectbox(key="attr_class").value == top
     figs = charts(app)
     assert len(figs) == 6  # the input and five methods
-    assert loaded.classes[top] in figs[0]["layout"]["title"]["text"]
+    assert any(f"Target: {loaded.classes[top]}" in m.value for m in app.markdown)
     # saliency, independently: |d logit / d x|, largest over colours
     (g,) = torch.autograd.grad(logits[top], x)
     heat = [f for f in figs if f["data"][0]["type"] == "heatmap"]

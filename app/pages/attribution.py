@@ -5,7 +5,7 @@ import streamlit as st
 
 from analysis._layers import num_channels, stages
 from analysis.attribution import METHODS, RELU_RULE, TITLES, attribute_all
-from app import charts, inputs, resources
+from app import charts, inputs, resources, tiles
 
 st.title("Attribution")
 st.markdown("The same picture and the same target, a class score or one unit, sent back to the "
@@ -52,9 +52,11 @@ def attributions(model_name: str, image_bytes: bytes, target: int, layer, steps:
 shown, results = attributions(loaded.name, st.session_state.image_bytes, int(target), layer, steps)
 what = loaded.classes[target] if layer is None else f"{layer} unit {target}"
 where = next((r[2] for r in results.values() if not isinstance(r, str) and r[2] is not None), None)
-st.plotly_chart(charts.picture(shown, f"what the net sees; target: {what}"
-                               + (f" at {where}" if where else ""), height=260), key="attr_input")
-cols = st.columns(len(METHODS))
+cols = st.columns(len(METHODS) + 1)
+cols[0].markdown(f"**Target: {what}**" + (f" at {where}" if where else ""))
+cols[0].plotly_chart(charts.picture(shown, height=220), width="stretch", key="attr_input")
+cols[0].caption("what the net sees")
+cols = cols[1:]
 for col, m in zip(cols, METHODS):
     col.markdown(f"**{TITLES[m]}**")
     r = results[m]
@@ -65,8 +67,7 @@ for col, m in zip(cols, METHODS):
         if m in ("deconvnet", "guided_backprop"):
             col.plotly_chart(charts.picture(picture, height=220), width="stretch", key=f"attr_{m}")
         else:
-            col.plotly_chart(charts.heatmap(heat, "", colorscale="Inferno"), width="stretch",
-                             key=f"attr_{m}")
+            col.plotly_chart(tiles.heat_figure(heat), width="stretch", key=f"attr_{m}")
     col.caption(RELU_RULE[m])
 st.caption("Deconvnet and guided backprop are shown as pictures scaled to their own range; "
            "saliency as |gradient| (largest over colours), integrated gradients as |attribution| "
