@@ -206,13 +206,16 @@ class FailsAfter(nn.Module):
         return self.inner(x)
 
 
+@pytest.mark.parametrize("layer", [None, "act5"])
 @pytest.mark.parametrize("method", A.METHODS)
-def test_no_hook_left_when_captum_fails_half_way(method):
+def test_no_hook_left_when_captum_fails_half_way(method, layer):
     from test_analysis_contract import _same, _state
 
     net = small_net()
-    net.features.conv3 = FailsAfter(net.features.conv3)  # our target lookup runs; captum's pass fails
+    # A class target needs no forward pass of ours; a unit's lookup runs once first.
+    # Either way captum's own hooked pass is the one that fails.
+    net.features.conv3 = FailsAfter(net.features.conv3, ok=0 if layer is None else 1)
     before = _state(net)
     with pytest.raises(RuntimeError, match="conv3 failed"):
-        A.FUNCTIONS[method](net, torch.randn(2, 3, 32, 32), 1)
+        A.FUNCTIONS[method](net, torch.randn(2, 3, 32, 32), 1, layer=layer)
     _same(_state(net), before)
