@@ -1,7 +1,7 @@
 """ZFNet- and AlexNet-paper analyses: functions of (model, images, ...) that
 return tensors or small dataclasses. None of them draws, changes the model's
-mode or weights, or writes files, except ``scan_layer``/``top9`` and
-``reference_features``/``nearest_neighbours`` when given an explicit ``cache_dir``.
+mode or weights, or writes files, except ``scan_layer``/``top9``,
+``reference_features``/``nearest_neighbours`` and ``visualise`` when given an explicit ``cache_dir``.
 Each also takes torchvision's own ``AlexNet`` module (see ``takes_any_alexnet``).
 """
 
