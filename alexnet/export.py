@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_checkpoint, save_atomic
-from .data import BatchIterator, cifar_ten_crop, load_cifar10, normalised_black
+from .data import BatchIterator, cifar_ten_crop, hold_out, load_cifar10, normalised_black
 from analysis.filters import tower_summary
 
 from .evaluate import evaluate
@@ -79,6 +79,19 @@ def colour_report(model, model_config: dict, seed: int) -> dict:
             "towers": trained, "at_initialisation": start, "reading": reading}
 
 
+def _trust(loaded, cfg: dict, data_dir, test) -> dict:
+    """Calibration, the unsure threshold and shifted accuracy (alexnet.trust),
+    fitted on the run's held-out training images; a note when it held none out."""
+    from .trust import trust_report
+
+    if not cfg.get("val_split"):
+        return {"calibration": {"note": "this run held out no training images (--val-split), so "
+                                        "no temperature was fitted: probabilities are the raw softmax"}}
+    _, held = hold_out(load_cifar10(data_dir, train=True), cfg["val_split"], cfg["seed"])
+    return trust_report(loaded.model, loaded.mean, loaded.std, held, test, seed=0,
+                        progress=lambda what: print(f"measuring trust: {what}", flush=True))
+
+
 def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
     run = Path(run_dir)
     ckpt = load_checkpoint(run / "last.pt")
@@ -131,6 +144,7 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
         "test": {"images": single.n, "top1_accuracy": 1 - single.top1, "top5_accuracy": 1 - single.top5,
                  "ten_crop_top1_accuracy": 1 - ten.top1, "ten_crop_top5_accuracy": 1 - ten.top5},
         "conv1_colour_specificity": colour_report(loaded.model, ckpt["model_config"], cfg["seed"]),
+        **_trust(loaded, cfg, data_dir, test),
         "snapshots": snaps,
         "history": history,
     }
