@@ -64,12 +64,18 @@ def test_upload_gives_five_predictions_matching_the_model(app, env):
     bar = fig["data"][0]
     classes, probs = bar["y"], bar["x"]
     assert len(classes) == 5 and probs == sorted(probs, reverse=True)
-    # Independent of the app: the registry's model on the same picture.
+    # Independent of the app: the registry's model on the same picture, divided by
+    # the manifest's temperature when it has one.
     loaded = load_model("cifar10")
+    t = loaded.info.get("calibration", {}).get("temperature", 1.0)
     with torch.no_grad():
-        ref = loaded.model(loaded.preprocess(load_image(data))).softmax(-1)[0].topk(5)
+        ref = (loaded.model(loaded.preprocess(load_image(data))) / t).softmax(-1)[0].topk(5)
     assert classes == [loaded.classes[i] for i in ref.indices.tolist()]
     assert probs == pytest.approx(ref.values.tolist(), abs=1e-5)
+    # Beside the upload: the 32x32 picture the net sees, and the classes it knows.
+    assert any("what the net sees: 32x32" in str(e.proto) for e in app.main if type(e).__name__ == "Image")
+    assert any("The 10 classes this model knows: airplane" in c.value for c in app.caption)
+    assert app.expander and "how far to trust" in app.expander[0].label
 
     app.toggle(key="ten_crop").set_value(True).run()
     (fig,) = charts(app)
