@@ -8,8 +8,7 @@ from torch import nn
 
 import analysis
 from alexnet.model import AlexNet, AlexNetConfig
-
-NARROW = (16, 32, 32, 32, 32, 64, 64)
+from tests.nets import NARROW
 
 
 class Broken(nn.Module):

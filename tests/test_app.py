@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from alexnet.images import load_image
 from alexnet.weights import load_model
 
-from app_fixtures import cifar_env, png_bytes
+from tests.app_fixtures import cifar_env, png_bytes
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 300  # seconds per script run: generous, a loaded CI machine can be slow

@@ -9,12 +9,12 @@ from torch import nn
 
 from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.weights import TORCHVISION_CONFIG
+from tests.nets import SMALL_FC
 from analysis._layers import Box, receptive_field
 from analysis.deconv import project
 
 # captum warns that it sets requires_grad and hooks ReLUs; both are expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:.*(require gradients|backward hooks):UserWarning")
-SMALL_FC = (64, 192, 384, 256, 256, 64, 64)  # torchvision conv widths; small fc6/fc7 keep tests fast
 
 
 class Hand(nn.Module):

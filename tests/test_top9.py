@@ -6,10 +6,10 @@ import torch
 from alexnet.data import CIFAR10_CLASSES, TensorDataset, normalize
 from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.weights import TORCHVISION_CONFIG
+from tests.nets import SMALL_FC
 from analysis.deconv import project
 from analysis.top9 import scan_layer, top9
 
-SMALL_FC = (64, 192, 384, 256, 256, 64, 64)  # torchvision conv widths; small fc6/fc7 keep tests fast
 
 
 def _data(n=24, side=32, seed=0):
