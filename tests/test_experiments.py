@@ -65,9 +65,18 @@ def test_centred_raw_inputs_are_the_pixels_minus_the_mean_image(data):
     pixels = data.images.numpy().astype(np.float64)
     expected = pixels[:5] - pixels.mean(axis=0)
     np.testing.assert_allclose(to_input(data.images[:5]).numpy(), expected, atol=1e-3)
-    r = run_relu_tanh(replace(TINY, inputs="centred-raw", init="paper-gaussian",
-                              lrs={"relu": (0.001,), "tanh": (0.001,)}, epochs=1.0), data)
-    assert all(0 <= e <= 1 for c in r.curves.values() for e in c.train_error)
+    cfg = replace(TINY, inputs="centred-raw", init="paper-gaussian", lrs={"relu": (0.001,), "tanh": (0.001,)},
+                  epochs=1.0)
+    # Why the paper's inputs matter (config.py): 0-255 pixels minus the mean and
+    # N(0, 0.01) weights give conv1 pre-activations of std ~5, where tanh saturates.
+    net = FourLayerCNN("tanh", cfg.widths)
+    net.load_state_dict(initial_state(cfg))
+    with torch.no_grad():
+        assert 3 < net.layers.conv1(to_input(data.images[:64])).std() < 8
+    r = run_relu_tanh(cfg, data)
+    for c in r.curves.values():  # 256 images, batch 32: a record every 2 of the 8 steps
+        assert c.epochs == pytest.approx([0.25, 0.5, 0.75, 1.0])
+        assert all(0 <= e <= 1 for e in c.train_error)
 
 
 def test_initial_state_is_the_seeds_and_leaves_the_global_rng_alone():
@@ -164,7 +173,17 @@ def test_no_data_is_refused(tmp_path, capsys):
     assert "invalid choice: 'huge' (choose from 'quick', 'full')" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="no reference results"):
         load_reference("relu-tanh", folder=tmp_path)
-    assert preset("relu-tanh", "full").validate() and preset("lrn", "quick").validate()
+
+
+@pytest.mark.parametrize("experiment", ["relu-tanh", "lrn"])
+def test_presets_are_valid_copies_and_full_is_what_the_shipped_reference_ran(experiment):
+    for name in ("quick", "full"):
+        preset(experiment, name).validate()  # raises on an impossible setting
+    mine = preset(experiment, "full")
+    mine.lrs["relu"] = (9.0,)
+    assert preset(experiment, "full").lrs["relu"] != (9.0,)  # a copy: the preset itself is unchanged
+    # The shipped numbers (README, pretrained/) came from exactly this preset.
+    assert load_reference(experiment)["config"] == preset(experiment, "full").to_dict()
 
 
 # --- background jobs: a real worker process over a real ImageFolder tree ---------------
