@@ -86,6 +86,7 @@ def test_train_transform_shapes_and_stream(tmp_path):
     s = FolderStream(root / "train", 4, tf, train=True, seed=3, workers=2)
     assert s.classes == ("class0", "class1") and len(s) == 3
     a, b = list(s.epoch(1)), list(s.epoch(1))
+    assert len(a) == len(b) == 3  # zip below would pass on two empty epochs
     assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b))
     c = list(s.epoch(2))
     assert not torch.equal(torch.cat([x for x, _ in a]), torch.cat([x for x, _ in c]))

@@ -204,12 +204,13 @@ def test_val_split_holds_out_the_same_images(image_folder, tmp_path, monkeypatch
         assert [reference[k] for k in kept] == train_set.labels.tolist()
     (a_train, a_val), (b_train, b_val) = seen
     assert torch.equal(a_train.images, b_train.images)  # the same split after the resume
+    assert len(a_val) == len(b_val) == 1  # 12 held-out images, one validation batch
     assert all(torch.equal(x, y) for (x, _), (y, _) in zip(a_val, b_val))
     # Every DDP rank holds out the same images (it shards only the rest).
     cfg = TrainConfig(**load_checkpoint(out / "last.pt")["train_config"])
     r1_batches, r1_val, _ = real(cfg, 1, 2)
     assert torch.equal(r1_batches.data.images, a_train.images)
-    assert all(torch.equal(x, y) for (x, _), (y, _) in zip(r1_val(), a_val))
+    assert len(r1_val()) == len(a_val) and all(torch.equal(x, y) for (x, _), (y, _) in zip(r1_val(), a_val))
 
 
 def test_val_split_needs_no_val_folder(tmp_path):
