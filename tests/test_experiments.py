@@ -4,7 +4,6 @@ import json
 import math
 import os
 import signal
-import time
 from dataclasses import replace
 
 import pytest
@@ -17,6 +16,7 @@ from analysis.experiments import (ExperimentConfig, ExperimentJob, ExperimentRes
                                   run_lrn_ablation, run_relu_tanh)
 from analysis.experiments.runs import input_transform
 from analysis.experiments.__main__ import main as cli
+from tests.waiting import PROCESS_BOUND, wait_until
 
 TINY = ExperimentConfig(lrs={"relu": (0.05, 0.1), "tanh": (0.05,)}, init="default",
                         inputs="standardised", widths=(4, 4, 8), epochs=2.0, sweep_epochs=0.5, batch_size=32,
@@ -202,23 +202,20 @@ def data_dir(tmp_path_factory):
     return root
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))  # the worker inherits it
+def _ended(job) -> bool:
+    """Waits on the worker process itself; the bound only catches a hung worker."""
+    if not job.wait(PROCESS_BOUND):
+        job.stop(timeout=0)
+        raise AssertionError(f"the worker in {job.dir} still ran after {PROCESS_BOUND:.0f} s: killed")
+    return True
 
 
-def _wait(cond, timeout=300):  # generous: a loaded CI box is slow to start torch
-    end = time.time() + timeout
-    while not cond():
-        assert time.time() < end, "timed out"
-        time.sleep(0.1)
-
-
-def test_jobs_finish_side_by_side(tmp_path, data_dir, cache):
+@pytest.mark.slow
+def test_jobs_finish_side_by_side(tmp_path, data_dir, isolated_cache):
     cfg = replace(TINY, epochs=1.0, lrs={"relu": (0.05,), "tanh": (0.05,)})
     a = ExperimentJob.start(tmp_path / "a", "relu-tanh", cfg, data_dir, threads=1)
     b = ExperimentJob.start(tmp_path / "b", "lrn", replace(cfg, activations=("relu",)), data_dir, threads=1)
-    _wait(lambda: not a.running() and not b.running())
+    assert _ended(a) and _ended(b)
     assert a.progress()["state"] == "done", (tmp_path / "a" / "worker.log").read_text()
     assert b.progress()["state"] == "done", (tmp_path / "b" / "worker.log").read_text()
     ra = ExperimentJob.attach(tmp_path / "a").result()
@@ -227,7 +224,8 @@ def test_jobs_finish_side_by_side(tmp_path, data_dir, cache):
     assert set(b.result().test_error) == {"no-lrn", "lrn"}
 
 
-def test_stopped_or_killed_jobs_leave_no_half_written_results(tmp_path, data_dir, cache):
+@pytest.mark.slow
+def test_stopped_or_killed_jobs_leave_no_half_written_results(tmp_path, data_dir, isolated_cache):
     cfg = replace(TINY, epochs=200.0, lrs={"relu": (0.05,), "tanh": (0.05,)})
     soft = ExperimentJob.start(tmp_path / "soft", "relu-tanh", cfg, data_dir, threads=1)
     hard = ExperimentJob.start(tmp_path / "hard", "relu-tanh", cfg, data_dir, threads=1)
@@ -239,10 +237,15 @@ def test_stopped_or_killed_jobs_leave_no_half_written_results(tmp_path, data_dir
         parsed += 1
         return len(p.get("partial", {}).get("curves", {}).get("relu", {}).get("epochs", [])) >= 3
 
-    _wait(lambda: has_curve(soft) and has_curve(hard))
-    soft.stop()
-    os.killpg(json.loads((hard.dir / "job.json").read_text())["pid"], signal.SIGKILL)
-    _wait(lambda: not hard.running())
+    try:
+        wait_until(lambda: has_curve(soft) and has_curve(hard), what="three records in both jobs")
+        soft.stop()
+        os.killpg(json.loads((hard.dir / "job.json").read_text())["pid"], signal.SIGKILL)
+        assert _ended(hard)
+    finally:  # a failed test leaves no 200-epoch worker behind
+        for job in (soft, hard):
+            if job.running():
+                job.stop(timeout=0)
     assert parsed > 2
     for job, state in ((soft, "stopped"), (hard, "failed")):
         assert not (job.dir / "result.json").exists() and job.result() is None
@@ -253,9 +256,9 @@ def test_stopped_or_killed_jobs_leave_no_half_written_results(tmp_path, data_dir
     assert len(soft.progress()["partial"]["curves"]["relu"]["epochs"]) >= 3
 
 
-def test_job_with_bad_data_dir_fails_clearly(tmp_path, cache):
+def test_job_with_bad_data_dir_fails_clearly(tmp_path, isolated_cache):
     job = ExperimentJob.start(tmp_path / "j", "relu-tanh", TINY, tmp_path / "nowhere", threads=1)
-    _wait(lambda: not job.running())
+    assert _ended(job)
     p = job.progress()
     assert p["state"] == "failed" and "FileNotFoundError" in p["error"]
     with pytest.raises(ValueError, match="unknown experiment"):
