@@ -94,7 +94,7 @@ def main(argv=None) -> None:
     p.add_argument("--download", action="store_true", help="let torchvision download CIFAR-10")
     p.add_argument("--ten-crop", action="store_true", help="also report 10-crop errors")
     p.add_argument("--batch-size", type=int, default=250)
-    p.add_argument("--limit", type=int, default=0, help="only N test images")
+    p.add_argument("--limit", type=int, default=0, help="evaluate N test images, a fixed random subset (0: all)")
     p.add_argument("--workers", type=int, default=4, help="image decoding processes (imagenet-folder)")
     a = p.parse_args(argv)
 

@@ -19,7 +19,7 @@ class TrainConfig:
     download: bool = False  # let torchvision download CIFAR-10 into data_dir
     dataset: str = "cifar10"  # cifar10, folder (small, in memory) or imagenet-folder (streamed)
     out: str = "runs/alexnet"  # folder for last.pt, metrics.jsonl and snapshots/
-    variant: str = "cifar"  # cifar (32x32) or imagenet (224x224)
+    variant: str = "cifar"  # cifar (32x32), imagenet (224x224), or torchvision (224; with --towers 1 --no-lrn)
     activation: str = "relu"  # relu or tanh (AK 3.1)
     lrn: bool = True  # local response normalisation after conv1 and conv2 (AK 3.3)
     overlapping_pool: bool = True  # 3x3 stride-2 pools (AK 3.4); off: 2x2 stride 2
@@ -35,11 +35,11 @@ class TrainConfig:
     weight_decay: float = 5e-4  # L2 weight decay
     schedule: str = "plateau"  # "plateau" (AK 5), "onecycle", or "constant"
     patience: int = 3  # plateau: epochs without improvement before lr /= 10
-    seed: int = 0  # initial weights, data order, augmentation and dropout
+    seed: int = 0  # initial weights, data order, augmentation, dropout, --limit and --val-split images
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...
     tower_devices: str = ""  # e.g. "cuda:0,cuda:1": tower A and B on two devices
     snapshot_epochs: str = "1,2,5,10,20"  # conv weights kept for ZF Fig. 4; the last is added
-    limit: int = 0  # use only the first N training images (quick checks)
+    limit: int = 0  # train on N training images, a random subset fixed by --seed (0: all; quick checks)
     val_split: int = 0  # hold out N training images (chosen by --seed) as the validation set;
     #   0: validate on the val/ or test/ folder. The paper's lr drops watched a validation set
     #   (AK 5) and CIFAR-10 has none, so --val-split 5000 is the faithful choice with

@@ -1,4 +1,4 @@
-"""What every analysis promises (STYLE habit 4, captum's habit): it leaves no
+"""What every analysis promises (README, "Analyses as a library"; captum's habit): it leaves no
 hook behind, also when the forward pass fails half-way; it never changes the
 model's mode, its requires_grad flags or its weights."""
 
