@@ -6,10 +6,8 @@ from captum.attr import Occlusion
 
 from alexnet.weights import TORCHVISION_CONFIG
 from analysis.occlusion import DEFAULT_SIZE, DEFAULT_STRIDE, occlusion, positions
-# Narrow nets with the real geometry keep the tests fast. He init: the paper's
-# N(0, 0.01) gives a near-uniform softmax, too flat to test.
 from tests.nets import NARROW, make
-from tests.nets import NARROW_CIFAR as CIFAR
+from tests.nets import NARROW_CIFAR as CIFAR  # He init: the paper's N(0, 0.01) gives too flat a softmax to test
 
 
 @pytest.fixture(scope="module")
