@@ -113,9 +113,10 @@ def hold_out(data: TensorDataset, n: int, seed: int) -> tuple[TensorDataset, Ten
 def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> TensorDataset:
     """CIFAR-10 from an ImageFolder tree (``train/``, ``test/``) or torchvision's archive.
 
-    ``data_dir`` may hold ``train/`` and ``test/`` class folders (the JPEG tree
-    in ``../shared/datasets``), or torchvision's ``cifar-10-batches-py``;
-    with ``download=True`` torchvision fetches the archive there.
+    ``data_dir`` may hold ``train/`` and ``test/`` class folders of images (e.g.
+    a JPEG export of CIFAR-10), or torchvision's ``cifar-10-batches-py``; with
+    ``download=True`` torchvision fetches the archive there. Without
+    ``data_dir``: ``cifar10/`` in ``cache_dir()``.
     """
     split = "train" if train else "test"
     root = Path(data_dir).expanduser() if data_dir else cache_dir() / "cifar10"

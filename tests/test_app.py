@@ -6,7 +6,6 @@ The browser end of the same story (a real upload in Chromium) is test_browser.py
 import base64
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,8 @@ from streamlit.testing.v1 import AppTest
 from alexnet.images import load_image
 from alexnet.weights import load_model
 
-from app_fixtures import cifar_env, png_bytes
+from tests.app_fixtures import cifar_env, png_bytes
+from tests.waiting import PROCESS_BOUND, wait_until
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 300  # seconds per script run: generous, a loaded CI machine can be slow
@@ -326,19 +326,15 @@ def test_experiments_page_when_tanh_never_reached_the_target(app, pretrained):
     assert m["relu: epochs to 25%"] == "2.25 ± 0.35"
 
 
-def _wait_for(app, cond, timeout=180):
-    end = time.time() + timeout
-    while not cond():
-        assert time.time() < end, "timed out waiting for the job"
-        time.sleep(0.5)
-        app.run()
-        assert not app.exception, app.exception
-
-
 def live_chart(app):
     return [f for f in charts(app) if "(this run)" in f["layout"]["title"]["text"]]
 
 
+def _has_curves(job) -> bool:
+    return bool((job.progress().get("partial") or {}).get("curves"))
+
+
+@pytest.mark.slow
 def test_experiments_page_runs_jobs_and_stops_one(app, pretrained, tmp_path, monkeypatch):
     """Two real background jobs at once on the 30 fixture images: one runs to the end, one is stopped."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the session's job folders go here
@@ -351,14 +347,19 @@ def test_experiments_page_runs_jobs_and_stops_one(app, pretrained, tmp_path, mon
     try:
         assert all(str(tmp_path) in str(j.dir) for j in jobs)
         assert stopped.running() and not app.button(key="exp_lrn_stop").proto.disabled
-        _wait_for(app, lambda: len(live_chart(app)) == 2)  # the curves appear while they train
+        # The curves appear while they train: once both workers have written some, one rerun shows them.
+        wait_until(lambda: _has_curves(done) and _has_curves(stopped), what="curves from both jobs")
+        app.run()
+        assert not app.exception and len(live_chart(app)) == 2
         progress = [p.proto.text for p in app.get("progress")]
         assert any(t.startswith("Running: no-lrn") or t.startswith("Running: lrn") for t in progress), \
             (progress, [e.value for e in app.error])
         app.button(key="exp_lrn_stop").click().run()
         assert not stopped.running() and stopped.progress()["state"] == "stopped"
         assert any("Stopped" in w.value for w in app.warning) and stopped.result() is None
-        _wait_for(app, lambda: any("Finished" in s.value for s in app.success))
+        assert done.wait(PROCESS_BOUND), "the quick relu-tanh job still ran"
+        app.run()
+        assert any("Finished" in s.value for s in app.success), [e.value for e in app.error]
     finally:
         for j in jobs:
             j.stop()

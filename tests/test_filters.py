@@ -8,10 +8,10 @@ from torchvision.utils import make_grid
 
 from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.weights import TORCHVISION_CONFIG
+from tests.nets import SMALL_FC
 from analysis.filters import (colour_specificity, conv1_grids, kernel_grid, normalise_kernels,
                               tower_colour, tower_summary)
 
-SMALL_FC = (64, 192, 384, 256, 256, 64, 64)  # torchvision conv widths; small fc6/fc7 keep tests fast
 
 
 def _edge():
