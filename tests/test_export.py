@@ -11,7 +11,7 @@ from alexnet.export import export
 from alexnet.predict import calibration_of
 from alexnet.train import main as train
 from alexnet.weights import load_path
-from synthetic_data import make_image_folder
+from tests.synthetic_data import make_image_folder
 
 
 @pytest.fixture(scope="module")
