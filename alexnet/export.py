@@ -23,7 +23,7 @@ import torch
 
 from .checkpoint import load_checkpoint, save_atomic
 from .data import BatchIterator, cifar_ten_crop, hold_out, load_cifar10, normalised_black
-from analysis.filters import tower_summary
+from analysis.filters import tower_split_test, tower_summary
 
 from .evaluate import evaluate
 from .model import AlexNet, AlexNetConfig
@@ -73,6 +73,11 @@ def colour_report(model, model_config: dict, seed: int) -> dict:
                        "AK Fig. 3 shows a sharp split (one tower grey edges, the other colour "
                        "blobs), so a gap this size is " +
                        ("a weak form of it" if means[hi] - means[lo] < 0.25 else "that split"))
+    split = tower_split_test(model)
+    if split is not None:
+        reading.append(f"permutation test of the gap (B - A = {split.difference:+.2f}): p = "
+                       f"{split.p_value:.3g}, " + ("significant" if split.significant else
+                                                   "not significant: no reliable split"))
     return {"definition": "the share of a kernel's energy that is not grey: 0 for a grey-level "
                           "kernel, 1 for a colour-opponent one, about 2/3 for independent noise "
                           "per colour (analysis.filters.colour_specificity)",

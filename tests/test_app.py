@@ -131,6 +131,13 @@ def test_filters_page(app):
     assert len(figs) == 3  # two tower grids and the colour histogram
     assert [f["data"][0]["type"] for f in figs] == ["image", "image", "histogram"]
     assert [m.label for m in app.metric] == ["tower A: mean score", "tower B: mean score"]
+    # The split's verdict, with the p-value the analysis computes for this model.
+    from analysis.filters import tower_split_test
+
+    split = tower_split_test(load_model("cifar10").model)
+    said = [m.value for m in app.markdown if "Permutation test" in m.value]
+    assert len(said) == 1 and ("not significant" in said[0]) == (not split.significant)
+    assert f"{split.difference:+.2f}" in said[0]
 
 
 def test_deconvnet_page_projects_the_picture(app):
