@@ -8,8 +8,8 @@ from alexnet.images import load_image
 from alexnet.weights import load_model
 from analysis.featvis import Settings
 
-from app_fixtures import png_bytes
-from test_app import app, arr, captions, charts, env, page  # noqa: F401  (fixtures)
+from tests.app_fixtures import png_bytes
+from tests.test_app import app, arr, captions, charts, env, page  # noqa: F401  (fixtures)
 
 
 def _upload(app, seed=7):

@@ -12,9 +12,7 @@ from torch import nn
 
 from alexnet.model import AlexNet, AlexNetConfig
 from analysis import attribution as A
-from analysis.deconv import project
-
-NARROW = (16, 32, 32, 32, 32, 64, 64)
+from tests.nets import NARROW
 
 
 class OneReLU(nn.Module):
@@ -76,7 +74,7 @@ def test_guided_backprop_is_the_deconvnet_signal_masked_by_the_forward_relus():
 def test_deconvnet_of_a_unit_is_the_hand_worked_zf_projection():
     # test_deconv's hand net: the ZF projection of act2 (value 7) is EXPECTED; captum's
     # deconvnet starts from 1 instead of the unit's value, and the net has no LRN.
-    from test_deconv import EXPECTED, Hand, X as X5
+    from tests.test_deconv import EXPECTED, Hand, X as X5
 
     d = A.deconvnet(Hand(), X5, 0, layer="act2")
     torch.testing.assert_close(d.pixels, EXPECTED / 7)
@@ -209,7 +207,7 @@ class FailsAfter(nn.Module):
 @pytest.mark.parametrize("layer", [None, "act5"])
 @pytest.mark.parametrize("method", A.METHODS)
 def test_no_hook_left_when_captum_fails_half_way(method, layer):
-    from test_analysis_contract import _same, _state
+    from tests.test_analysis_contract import _same, _state
 
     net = small_net()
     # A class target needs no forward pass of ours; a unit's lookup runs once first.

@@ -10,8 +10,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from alexnet.model import AlexNet, AlexNetConfig
 from analysis.featvis import Settings, blur, visualise
-
-NARROW = (16, 32, 32, 32, 32, 64, 64)
+from tests.nets import NARROW
 PLAIN = Settings(steps=60, lr=0.05, jitter=0, blur_every=0, decay=0.0)  # no priors
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
 

@@ -5,8 +5,7 @@ import torch
 
 from alexnet.model import AlexNet, AlexNetConfig
 from analysis.grid import activation_grid, tower_channels
-
-NARROW = (16, 32, 32, 32, 32, 64, 64)
+from tests.nets import NARROW
 
 
 @pytest.mark.parametrize("towers", [1, 2])

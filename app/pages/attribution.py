@@ -21,7 +21,7 @@ pred = resources.top5(loaded.name, st.session_state.image_bytes, False)
 left, mid, right = st.columns(3)
 kind = left.radio("Explain", ("a class", "a unit"), horizontal=True, key="attr_kind")
 if kind == "a class":
-    top = loaded.classes.index(pred.classes[0])
+    top = pred.indices[0]
     target = mid.selectbox("Class", range(len(loaded.classes)), index=top, key="attr_class",
                            format_func=lambda c: loaded.classes[c] + (" (top guess)" if c == top else ""))
     layer = None
