@@ -38,7 +38,9 @@ def _load(name: str) -> weights.LoadedModel:
 
 def model(name: str) -> tuple[weights.LoadedModel | None, str | None]:
     """(the loaded model, None) or (None, a note saying how to get it)."""
-    if not weights.available()[name]:
+    # A missing ALEXNET_CIFAR10_WEIGHTS file is named by the loader, not taken for a missing pretrained/.
+    overridden = name == "cifar10" and os.environ.get(weights.CIFAR10_OVERRIDE_ENV)
+    if not weights.available()[name] and not overridden:
         return None, MISSING[name]
     try:
         return _load(name), None
@@ -100,7 +102,14 @@ def _cifar_split(split: str, train: bool, what: str):
         return None, (f"No CIFAR-10 {what} images at `{root}`: extract the dataset there "
                       f"(`tar -xzf cifar10-jpeg.tar.gz -C ~/.cache/alexnet-data`), or set "
                       f"`{DATA_ENV}` to a folder holding `{split}/<class>/`.")
-    return _cifar(str(root), train), None
+    from alexnet.unreadable import UnreadableImages
+
+    try:
+        return _cifar(str(root), train), None
+    except UnreadableImages as e:  # the app has no --skip-bad-images: the files must go
+        return None, f"{e.summary}. Remove them (or replace them with good copies), then reload."
+    except (OSError, ValueError) as e:  # an empty split, other classes than CIFAR-10's, ...
+        return None, f"CIFAR-10 {what} images at `{root}` cannot be used: {e}"
 
 
 def cifar_test():
