@@ -127,7 +127,7 @@ def pca_basis(root, samples: int = 1000, seed: int = 0,
         s1 += px.sum(1)
         s2 += px @ px.T
         n += px.shape[1]
-    report(data.root, bad, len(pick), skip_bad)
+    report(data.root, bad, len(pick), skip_bad, noun="images sampled for the colour PCA")
     mean = s1 / n
     cov = s2 / n - torch.outer(mean, mean)  # (3, 3) RGB covariance
     eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending

@@ -65,7 +65,8 @@ def _full_list(root: Path, bad: list) -> Path | None:
     return out
 
 
-def report(root, bad: list, total: int, skip: bool, remedy: str | None = None) -> None:
+def report(root, bad: list, total: int, skip: bool, remedy: str | None = None,
+           noun: str = "images") -> None:
     """Refuse ``bad`` images of ``root`` (``(relative path, why, ...)`` entries among
     ``total``) with one line, or, with ``skip``, say on stderr how many are skipped.
 
@@ -79,7 +80,7 @@ def report(root, bad: list, total: int, skip: bool, remedy: str | None = None) -
     if len(bad) > LISTED:
         listing = _full_list(root, bad)
         shown += f" (first {LISTED} listed" + (f"; all {len(bad):,} in {listing})" if listing else ")")
-    counted = f"{len(bad):,} of {total:,} images in {root}"
+    counted = f"{len(bad):,} of {total:,} {noun} in {root}"
     if len(bad) == total:
         raise UnreadableImages(f"none of the {total:,} images in {root} can be read: {shown}",
                                "check that the folder holds the images themselves (JPEG, PNG, ...)")

@@ -184,6 +184,20 @@ def test_evaluate_streamed_folder_refuses_or_skips_unreadable_images(tmp_path):
     assert "skipping 4 of 12 images" in err and "on 8 images" in out
 
 
+def test_train_on_a_streamed_folder_refuses_or_skips_unreadable_images(tmp_path):
+    data = make_image_folder(tmp_path / "d", classes=2, per_class=3, splits=("train", "val"))
+    (data / "train" / "class1" / "cut.jpg").write_bytes(_jpeg()[:700])
+    args = ["--dataset", "imagenet-folder", "--variant", "imagenet", "--data-dir", data, "--out",
+            tmp_path / "r", "--widths", ",".join(map(str, TINY)), "--epochs", "1", "--batch-size", 4,
+            "--workers", 0, "--threads", 1]
+    rc, _, err = run("alexnet.train", *args, tmp=tmp_path)  # the colour PCA's sample meets it first
+    assert rc != 0 and (f"1 of 7 images sampled for the colour PCA in {data / 'train'} cannot be "
+                        "read: class1/cut.jpg (truncated)") in error_line(err)
+    rc, out, err = run("alexnet.train", *args, "--skip-bad-images", tmp=tmp_path)
+    assert rc == 0 and "Traceback" not in err, err
+    assert "skipping 1 of 7 images in" in err and '"epoch": 1' in out
+
+
 # 2. Missing splits and empty folders ----------------------------------------
 
 def test_a_missing_test_split_is_named_not_sent_to_the_network(tmp_path, cifar_model):
