@@ -61,6 +61,12 @@ def _folder_listing(root: Path) -> tuple[tuple[str, ...], list[tuple[Path, int]]
         raise FileNotFoundError(
             f"{root}: {found}; expected one sub-folder per class with "
             f"{', '.join(IMAGE_SUFFIXES)} files inside (ImageFolder layout)")
+    empty = sorted(set(classes) - {p.parent.name for p, _ in files})
+    if empty:  # a class the net would be built for but never shown: an unfinished copy, usually
+        raise FileNotFoundError(
+            f"{root}: the class folder{'s' if len(empty) > 1 else ''} {', '.join(empty[:5])} "
+            f"{'hold' if len(empty) > 1 else 'holds'} no images ({', '.join(IMAGE_SUFFIXES)}); "
+            "copy its images there or remove the folder")
     return classes, files
 
 

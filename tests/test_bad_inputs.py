@@ -230,6 +230,14 @@ def test_an_empty_split_folder_says_so(tmp_path, cifar_model):
     assert rc != 0 and f"{tmp_path / 'c' / 'test'}: it is empty; expected one sub-folder per class" in line
 
 
+def test_an_empty_class_folder_is_named(tmp_path):
+    data = make_image_folder(tmp_path / "d", classes=3, per_class=2, splits=("train",))
+    for p in (data / "train" / "class1").iterdir():
+        p.unlink()
+    with pytest.raises(FileNotFoundError, match=f"{data / 'train'}: the class folder class1 holds no images"):
+        load_image_folder(data / "train")
+
+
 def test_a_streamed_folder_without_class_folders_says_so(tmp_path):
     (tmp_path / "d" / "val").mkdir(parents=True)
     weights = checkpoint(tmp_path / "net.pt", variant="imagenet", classes=("a", "b"))
