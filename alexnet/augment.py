@@ -183,6 +183,7 @@ class FolderStream:
             bad += unreadable
             if images is not None:
                 yield images, labels
-        new = sorted((str(Path(p).relative_to(self.data.root)), w) for p, w in bad if p not in self.reported)
+        new = sorted((str(Path(p).relative_to(self.data.root)), w)
+                     for p, w in bad if p not in self.reported)
         report(self.data.root, new, len(order), self.skip_bad)  # raises unless skipping
         self.reported.update(p for p, _ in bad)

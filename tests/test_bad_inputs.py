@@ -4,7 +4,6 @@ the app's loading path. Every case ends in one line that names the file or
 folder and what to do, never a traceback and never a silent wrong answer."""
 
 import io
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +43,7 @@ def damage(folder: Path) -> dict[str, str]:
     bad = {f"{classes[0].name}/zero.jpg": ("empty file", b""),
            f"{classes[1 % len(classes)].name}/notes.jpg": ("not an image", b"these are not pixels\n" * 5),
            f"{classes[2 % len(classes)].name}/cut.jpg": ("truncated", _jpeg()[:700]),
-           f"{classes[3 % len(classes)].name}/noise.png": ("not an image", os.urandom(400))}
+           f"{classes[3 % len(classes)].name}/noise.png": ("not an image", np.random.default_rng(1).bytes(400))}
     for rel, (_, content) in bad.items():
         (folder / rel).write_bytes(content)
     return {rel: reason for rel, (reason, _) in bad.items()}
@@ -146,7 +145,8 @@ def test_a_folder_of_nothing_but_unreadable_files_is_refused_even_when_skipping(
     for i in range(3):
         (tmp_path / "train" / "a").mkdir(parents=True, exist_ok=True)
         (tmp_path / "train" / "a" / f"{i}.jpg").write_text("<html>sign in</html>")
-    with pytest.raises(UnreadableImages, match=r"none of the 3 images in .* can be read: a/0.jpg \(not an image\)"):
+    with pytest.raises(UnreadableImages,
+                       match=r"none of the 3 images in .* can be read: a/0.jpg \(not an image\)"):
         load_image_folder(tmp_path / "train", skip_bad=True)
 
 
