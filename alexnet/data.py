@@ -131,8 +131,11 @@ def _decode(root: Path, classes: tuple, files: list, size: int) -> dict:
             im = open_rgb(p)
         except Exception as e:  # PIL raises many kinds for damaged files; all are the data's fault
             readable[j] = False
-            st = p.stat()
-            unreadable.append([str(p.relative_to(root)), why(p, e), st.st_size, st.st_mtime_ns])
+            try:
+                st = (p.stat().st_size, p.stat().st_mtime_ns)
+            except OSError:  # gone while we read: the next run decodes again (see _unchanged)
+                st = (-1, -1)
+            unreadable.append([str(p.relative_to(root)), why(p, e), *st])
             continue
         if im.size != (size, size):
             im = im.resize((size, size), Image.BILINEAR)
