@@ -132,7 +132,8 @@ def _decode(root: Path, classes: tuple, files: list, size: int) -> dict:
         except Exception as e:  # PIL raises many kinds for damaged files; all are the data's fault
             readable[j] = False
             try:
-                st = (p.stat().st_size, p.stat().st_mtime_ns)
+                info = p.stat()
+                st = (info.st_size, info.st_mtime_ns)
             except OSError:  # gone while we read: the next run decodes again (see _unchanged)
                 st = (-1, -1)
             unreadable.append([str(p.relative_to(root)), why(p, e), *st])
