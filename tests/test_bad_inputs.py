@@ -6,6 +6,7 @@ folder and what to do, never a traceback and never a silent wrong answer."""
 import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -196,6 +197,33 @@ def test_train_on_a_streamed_folder_refuses_or_skips_unreadable_images(tmp_path)
     rc, out, err = run("alexnet.train", *args, "--skip-bad-images", tmp=tmp_path)
     assert rc == 0 and "Traceback" not in err, err
     assert "skipping 1 of 7 images in" in err and '"epoch": 1' in out
+
+
+def test_experiments_refuse_or_skip_unreadable_images(tmp_path, capsys):
+    from analysis.experiments.__main__ import _load, main as experiments
+
+    data = tiny_cifar(tmp_path / "c", per_class=1)
+    damage(data / "train")
+    with pytest.raises(SystemExit, match=r"^error: 4 of 14 images in .* cannot be read: .*"
+                                         r"remove them or pass --skip-bad-images$"):
+        experiments(["relu-tanh", "--data-dir", str(data), "--seeds", "0"])
+    train, _ = _load(str(data), "relu-tanh", skip_bad=True)
+    assert len(train) == 10 and "skipping 4 of 14 images" in capsys.readouterr().err
+
+
+def test_an_experiment_job_says_which_images_to_remove(tmp_path, monkeypatch):
+    from analysis.experiments import ExperimentConfig, ExperimentJob
+
+    data = tiny_cifar(tmp_path / "c", per_class=1)
+    damage(data / "train")
+    job = ExperimentJob.start(tmp_path / "j", "relu-tanh", ExperimentConfig(), data, threads=1)
+    end = time.time() + 300
+    while job.running():
+        assert time.time() < end, "the job did not finish"
+        time.sleep(0.2)
+    error = job.progress()["error"]
+    assert error.startswith("4 of 14 images in ") and "airplane/zero.jpg (empty file)" in error
+    assert error.endswith("then start again") and "--skip-bad-images" not in error
 
 
 # 2. Missing splits and empty folders ----------------------------------------
