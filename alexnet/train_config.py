@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+from .data import AUGMENTS
+
 
 @dataclass
 class TrainConfig:
@@ -35,6 +37,9 @@ class TrainConfig:
     weight_decay: float = 5e-4  # L2 weight decay
     schedule: str = "plateau"  # "plateau" (AK 5), "onecycle", or "constant"
     patience: int = 3  # plateau: epochs without improvement before lr /= 10
+    label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform; 0: the paper's loss
+    augment: str = "crop-flip"  # crop-flip: AK 4.1 at 32x32; photo: also scale, colour, PCA noise
+    #   and blur (alexnet/photo_augment.py), for photos that are not framed like CIFAR-10
     seed: int = 0  # initial weights, data order, augmentation and dropout
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...
     tower_devices: str = ""  # e.g. "cuda:0,cuda:1": tower A and B on two devices
@@ -106,6 +111,13 @@ def check(cfg: TrainConfig) -> None:
     if cfg.dataset == "imagenet-folder" and cfg.variant == "cifar":
         raise SystemExit("--dataset imagenet-folder feeds 224x224 crops (AK 4.1): "
                          "use --variant imagenet (or torchvision)")
+    if not 0 <= cfg.label_smoothing < 1:
+        raise SystemExit(f"--label-smoothing must be in [0, 1), got {cfg.label_smoothing}")
+    if cfg.augment not in AUGMENTS:
+        raise SystemExit(f"unknown --augment {cfg.augment!r}; choose from {', '.join(AUGMENTS)}")
+    if cfg.augment != "crop-flip" and cfg.dataset == "imagenet-folder":
+        raise SystemExit("--augment applies to in-memory datasets (cifar10, folder); "
+                         "imagenet-folder always uses the paper's pipeline (AK 2, 4.1)")
     if cfg.val_split < 0:
         raise SystemExit(f"--val-split must be 0 (use the val/ or test/ folder) or a number of "
                          f"training images to hold out, got {cfg.val_split}")
