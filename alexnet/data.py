@@ -167,10 +167,11 @@ def load_cifar10(data_dir=None, train: bool = True, download: bool = False,
                  skip_bad: bool = False) -> TensorDataset:
     """CIFAR-10 from an ImageFolder tree (``train/``, ``test/``) or torchvision's archive.
 
-    ``data_dir`` may hold ``train/`` and ``test/`` class folders (the JPEG tree
-    in ``../shared/datasets``), or torchvision's ``cifar-10-batches-py``;
-    with ``download=True`` torchvision fetches the archive there. ``skip_bad``:
-    see ``load_image_folder``.
+    ``data_dir`` may hold ``train/`` and ``test/`` class folders of images (e.g.
+    a JPEG export of CIFAR-10), or torchvision's ``cifar-10-batches-py``; with
+    ``download=True`` torchvision fetches the archive there. Without
+    ``data_dir``: ``cifar10/`` in ``cache_dir()``. ``skip_bad``: see
+    ``load_image_folder``.
     """
     split = "train" if train else "test"
     root = Path(data_dir).expanduser() if data_dir else cache_dir() / "cifar10"

@@ -6,7 +6,6 @@ folder and what to do, never a traceback and never a silent wrong answer."""
 import io
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,9 @@ from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.unreadable import UnreadableImages
 from alexnet.weights import CIFAR10_OVERRIDE_ENV, load_model
 
-sys.path.insert(0, str(Path(__file__).parent))
-from app_fixtures import png_bytes, tiny_cifar  # noqa: E402
-from synthetic_data import make_image_folder  # noqa: E402
+from tests.app_fixtures import png_bytes, tiny_cifar
+from tests.synthetic_data import make_image_folder
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -81,9 +80,8 @@ def checkpoint(path, variant="cifar", classes=CIFAR10_CLASSES, poison=None) -> P
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv(CIFAR10_OVERRIDE_ENV, raising=False)
+def cache(isolated_cache, monkeypatch):
+    monkeypatch.delenv(CIFAR10_OVERRIDE_ENV, raising=False)  # set only where a test sets it
 
 
 # 1. Unreadable images ------------------------------------------------------
@@ -217,10 +215,7 @@ def test_an_experiment_job_says_which_images_to_remove(tmp_path, monkeypatch):
     data = tiny_cifar(tmp_path / "c", per_class=1)
     damage(data / "train")
     job = ExperimentJob.start(tmp_path / "j", "relu-tanh", ExperimentConfig(), data, threads=1)
-    end = time.time() + 300
-    while job.running():
-        assert time.time() < end, "the job did not finish"
-        time.sleep(0.2)
+    wait_until(lambda: not job.running(), what="the job's end")
     error = job.progress()["error"]
     assert error.startswith("4 of 14 images in ") and "airplane/zero.jpg (empty file)" in error
     assert error.endswith("then start again") and "--skip-bad-images" not in error

@@ -76,3 +76,30 @@ def test_shifted_set_is_seeded_and_changes_each_image():
     assert float(low.std((1, 2, 3)).mean()) < float(images.float().std((1, 2, 3)).mean())
     with pytest.raises(ValueError, match="unknown shift"):
         shifted_set(images, "fog")
+
+
+def test_trust_report_on_a_tiny_net():
+    from alexnet.data import TensorDataset
+    from alexnet.model import AlexNet, AlexNetConfig
+    from alexnet.trust import stand_ins, trust_report
+
+    g = torch.Generator().manual_seed(4)
+    images = torch.randint(0, 256, (40, 3, 32, 32), generator=g, dtype=torch.uint8)
+    labels = torch.arange(40) % 10
+    data = TensorDataset(images, labels, tuple("abcdefghij"))
+    torch.manual_seed(0)
+    net = AlexNet(AlexNetConfig(variant="cifar", num_classes=10, widths=(8, 8, 8, 8, 8, 16, 16),
+                                init="kaiming")).eval()
+    r = trust_report(net, (0.5,) * 3, (0.25,) * 3, data, data)
+    assert r["calibration"]["temperature"] > 0
+    assert sum(r["calibration"]["reliability_after"]["count"]) == 40
+    assert set(r["shifted_test"]["shifts"]) == set(SHIFTS)
+    assert r["unsure"]["score"] in ("max-probability", "energy")
+    # The held-out set is the test set here: the threshold keeps 95% of it.
+    kept = r["unsure"]["scores"]["max-probability"]["test_kept"]
+    assert kept == pytest.approx(0.95, abs=0.03)
+    # Shuffled patches are a permutation of each image's own 8x8 tiles.
+    shuffled = stand_ins(images)["shuffled 8x8 patches"]
+    tiles = lambda x: sorted(x.unfold(1, 8, 8).unfold(2, 8, 8).reshape(3, 16, 64).permute(1, 0, 2)  # noqa: E731
+                             .reshape(16, -1).tolist())
+    assert tiles(shuffled[0]) == tiles(images[0]) and not torch.equal(shuffled[0], images[0])
