@@ -98,6 +98,7 @@ def test_train_names_every_unreadable_image_and_stops(tmp_path):
     assert not (tmp_path / "r" / "last.pt").exists()
 
 
+@pytest.mark.slow  # trains an epoch in a subprocess
 def test_skipping_is_counted_and_never_carried_over_by_the_cache(tmp_path):
     data = make_image_folder(tmp_path / "d", per_class=4)
     damage(data / "train")
@@ -183,6 +184,7 @@ def test_evaluate_streamed_folder_refuses_or_skips_unreadable_images(tmp_path):
     assert "skipping 4 of 12 images" in err and "on 8 images" in out
 
 
+@pytest.mark.slow  # trains an epoch in a subprocess
 def test_train_on_a_streamed_folder_refuses_or_skips_unreadable_images(tmp_path):
     data = make_image_folder(tmp_path / "d", classes=2, per_class=3, splits=("train", "val"))
     (data / "train" / "class1" / "cut.jpg").write_bytes(_jpeg()[:700])
