@@ -23,6 +23,7 @@ pages = {
         st.Page("app/pages/occlusion.py", title="Occlusion", icon=":material/crop_square:"),
         st.Page("app/pages/invariance.py", title="Invariance", icon=":material/rotate_right:"),
         st.Page("app/pages/evolution.py", title="Evolution", icon=":material/timeline:"),
+        st.Page("app/pages/filter_quality.py", title="Filter quality", icon=":material/blur_on:"),
     ],
     "Training (AK)": [
         st.Page("app/pages/experiments.py", title="Experiments", icon=":material/science:"),

@@ -24,6 +24,7 @@ from alexnet.stages import feature_layers, geometry, num_channels, roles
 from .activations import layer_outputs
 from .deconv import project
 from .evolution import evolution
+from .filter_quality import filter_quality
 from .filters import tower_colour
 from .invariance import invariance
 from .neighbours import nearest_neighbours
@@ -159,3 +160,14 @@ register_analysis(Analysis(
                          for t in range(_r(m).towers)},
     bad=lambda m, x: tower_colour(m, layer=BAD_LAYER),
     forward=False, on_cpu=("scores 0", "scores 1"), float32=("scores 0", "scores 1")))
+
+register_analysis(Analysis(
+    "filter_quality",  # ZF Fig. 6 in numbers; reads the first conv's weights only
+    run=lambda m, x: filter_quality(m),
+    outputs=lambda q: {"rms": q.rms, "high_share": q.high_share, "mean_frequency": q.mean_frequency,
+                       "aliased_share": q.aliased_share},
+    shapes=lambda m, x: {k: (num_channels(m, _r(m).first_conv),)
+                         for k in ("rms", "high_share", "mean_frequency", "aliased_share")},
+    bad=lambda m, x: filter_quality(m, layer=BAD_LAYER),
+    forward=False, on_cpu=("rms", "high_share", "mean_frequency", "aliased_share"),
+    float32=("rms", "high_share", "mean_frequency", "aliased_share")))
