@@ -24,6 +24,7 @@ pages = {
         st.Page("app/pages/invariance.py", title="Invariance", icon=":material/rotate_right:"),
         st.Page("app/pages/evolution.py", title="Evolution", icon=":material/timeline:"),
         st.Page("app/pages/filter_quality.py", title="Filter quality", icon=":material/blur_on:"),
+        st.Page("app/pages/correspondence.py", title="Correspondence", icon=":material/compare:"),
     ],
     "Training (AK)": [
         st.Page("app/pages/experiments.py", title="Experiments", icon=":material/science:"),

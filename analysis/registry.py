@@ -21,7 +21,9 @@ from torch import nn
 
 from alexnet.stages import feature_layers, geometry, num_channels, roles
 
+from ._layers import Box
 from .activations import layer_outputs
+from .correspondence import correspondence
 from .deconv import project
 from .evolution import evolution
 from .filter_quality import filter_quality
@@ -171,3 +173,18 @@ register_analysis(Analysis(
     bad=lambda m, x: filter_quality(m, layer=BAD_LAYER),
     forward=False, on_cpu=("rms", "high_share", "mean_frequency", "aliased_share"),
     float32=("rms", "high_share", "mean_frequency", "aliased_share")))
+
+def _layers_5_and_7(layer5, layer7) -> dict:
+    return {"pairs 5": layer5.pairs, "pairs 7": layer7.pairs,
+            "changed 5": layer5.changed, "changed 7": layer7.changed}
+
+
+register_analysis(Analysis(
+    "correspondence",  # ZF 4.3: the same corner box masked in every image; layers 5 and 7 by role
+    run=lambda m, x: correspondence(m, x, [Box(0, 0, x.shape[-1] // 4, x.shape[-1] // 4)] * len(x)),
+    outputs=lambda c: _layers_5_and_7(*c.values()),
+    shapes=lambda m, x: {"pairs 5": (len(x) * (len(x) - 1) // 2,), "pairs 7": (len(x) * (len(x) - 1) // 2,),
+                         "changed 5": (len(x),), "changed 7": (len(x),)},
+    bad=lambda m, x: correspondence(m, x, [Box(0, 0, 2, 2)] * len(x), layers=(BAD_LAYER,)),
+    on_cpu=("pairs 5", "pairs 7", "changed 5", "changed 7"),
+    float32=("pairs 5", "pairs 7", "changed 5", "changed 7")))
