@@ -25,6 +25,8 @@ pages = {
         st.Page("app/pages/evolution.py", title="Evolution", icon=":material/timeline:"),
         st.Page("app/pages/filter_quality.py", title="Filter quality", icon=":material/blur_on:"),
         st.Page("app/pages/correspondence.py", title="Correspondence", icon=":material/compare:"),
+        st.Page("app/pages/layer_features.py", title="Layer features", icon=":material/stacked_line_chart:"),
+        st.Page("app/pages/transfer.py", title="Transfer", icon=":material/move_up:"),
     ],
     "Training (AK)": [
         st.Page("app/pages/experiments.py", title="Experiments", icon=":material/science:"),
