@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .torchvision_net import as_staged
 from .stages import check_layer, feature_layers, role, roles, tower_slice
 from .stages import layer as stage
 
@@ -78,3 +79,39 @@ def tower_colour(model, threshold: float = 0.5, layer: str | None = None) -> lis
 def tower_summary(model, threshold: float = 0.5) -> list[dict]:
     """``tower_colour`` as JSON-ready dicts (``alexnet.export`` writes them to the manifest)."""
     return [t.to_dict() for t in tower_colour(model, threshold)]
+
+
+@dataclass
+class SplitTest:
+    """Is one tower more colour-specific than the other, beyond chance?"""
+
+    difference: float  # mean score of tower B minus tower A
+    p_value: float  # two-sided: kernels shuffled between the towers at random
+    permutations: int
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < 0.05
+
+
+def split_test(a: torch.Tensor, b: torch.Tensor, permutations: int = 10_000, seed: int = 0) -> SplitTest:
+    """Permutation test of mean(b) - mean(a): how often a random relabelling of
+    the pooled scores gives a gap at least as large (p = (hits + 1) / (n + 1))."""
+    if permutations < 1:
+        raise ValueError(f"permutations must be at least 1, got {permutations}")
+    pooled = torch.cat([a, b]).double()
+    observed = float(b.double().mean() - a.double().mean())
+    g = torch.Generator().manual_seed(seed)
+    order = torch.rand(permutations, len(pooled), generator=g).argsort(1)  # one shuffle per row
+    shuffled = pooled[order]
+    gaps = shuffled[:, len(a):].mean(1) - shuffled[:, :len(a)].mean(1)
+    hits = int((gaps.abs() >= abs(observed) - 1e-12).sum())
+    return SplitTest(observed, (hits + 1) / (permutations + 1), permutations)
+
+
+def tower_split_test(model, permutations: int = 10_000, seed: int = 0) -> SplitTest | None:
+    """``split_test`` on conv1's colour specificity, tower A vs B; None for a one-tower net."""
+    towers = tower_colour(as_staged(model))
+    if len(towers) != 2:
+        return None
+    return split_test(towers[0].scores, towers[1].scores, permutations, seed)

@@ -123,8 +123,9 @@ def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> T
     """CIFAR-10 from an ImageFolder tree (``train/``, ``test/``) or torchvision's archive.
 
     ``data_dir`` (default: ``default_data_dir()``) may hold ``train/`` and
-    ``test/`` class folders, or torchvision's ``cifar-10-batches-py``; with
-    ``download=True`` torchvision fetches the archive there.
+    ``test/`` class folders of images (e.g. a JPEG export of CIFAR-10), or
+    torchvision's ``cifar-10-batches-py``; with ``download=True`` torchvision
+    fetches the archive there.
     """
     split = "train" if train else "test"
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()

@@ -98,7 +98,7 @@ def main(argv=None) -> None:
                    help="also report top-1 on the shifted test set (alexnet/shifted.py: zoom, blur, "
                         "JPEG, colour, contrast) and the calibration error (cifar10 only)")
     p.add_argument("--batch-size", type=int, default=250)
-    p.add_argument("--limit", type=int, default=0, help="only N test images")
+    p.add_argument("--limit", type=int, default=0, help="evaluate N test images, a fixed random subset (0: all)")
     p.add_argument("--workers", type=int, default=4, help="image decoding processes (imagenet-folder)")
     a = p.parse_args(argv)
 

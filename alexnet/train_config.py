@@ -23,7 +23,7 @@ class TrainConfig:
     out: str = "runs/alexnet"  # folder for last.pt, metrics.jsonl and snapshots/
     arch: str = "alexnet"  # alexnet, or zfnet (ZF Fig. 3: 7x7/2 conv1, stride-2 conv2, dense conv3-5,
     #   one tower; --towers, --activation and --overlapping-pool apply to alexnet only)
-    variant: str = "cifar"  # cifar (32x32) or imagenet (224x224)
+    variant: str = "cifar"  # cifar (32x32), imagenet (224x224), or torchvision (224; with --towers 1 --no-lrn)
     activation: str = "relu"  # relu or tanh (AK 3.1)
     lrn: bool = True  # local response normalisation after conv1 and conv2 (AK 3.3)
     overlapping_pool: bool = True  # 3x3 stride-2 pools (AK 3.4); off: 2x2 stride 2
@@ -42,11 +42,11 @@ class TrainConfig:
     label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform; 0: the paper's loss
     augment: str = "crop-flip"  # crop-flip: AK 4.1 at 32x32; photo: also scale, colour, PCA noise
     #   and blur (alexnet/photo_augment.py), for photos that are not framed like CIFAR-10
-    seed: int = 0  # initial weights, data order, augmentation and dropout
+    seed: int = 0  # initial weights, data order, augmentation, dropout, --limit and --val-split images
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...
     tower_devices: str = ""  # e.g. "cuda:0,cuda:1": tower A and B on two devices
     snapshot_epochs: str = "1,2,5,10,20"  # conv weights kept for ZF Fig. 4; the last is added
-    limit: int = 0  # use only the first N training images (quick checks)
+    limit: int = 0  # train on N training images, a random subset fixed by --seed (0: all; quick checks)
     val_split: int = 0  # hold out N training images (chosen by --seed) as the validation set;
     #   0: validate on the val/ or test/ folder. The paper's lr drops watched a validation set
     #   (AK 5) and CIFAR-10 has none, so --val-split 5000 is the faithful choice with

@@ -12,7 +12,8 @@ import math
 
 import torch
 
-from alexnet.colour import TowerColour, colour_specificity, kernels_by_tower, tower_colour as _tower_colour
+from alexnet.colour import (SplitTest, TowerColour, colour_specificity, kernels_by_tower, split_test,  # noqa: F401
+                            tower_colour as _tower_colour, tower_split_test)
 
 from ._layers import takes_any_net
 
@@ -70,4 +71,4 @@ def tower_summary(model, threshold: float = 0.5) -> list[dict]:
 
 
 __all__ = ["TowerColour", "colour_specificity", "conv1_grids", "kernel_grid", "kernels_by_tower",
-           "normalise_kernels", "tower_colour", "tower_summary"]
+           "normalise_kernels", "split_test", "SplitTest", "tower_colour", "tower_split_test", "tower_summary"]

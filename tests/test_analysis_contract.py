@@ -156,3 +156,67 @@ def test_every_net_is_in_the_table_with_roles_that_name_its_stages():
         assert model.roles.first_block in feature_layers(model) and model.roles.last_conv in feature_layers(model)
         assert model.roles.logits == stages[-1], name  # the analyses read class scores there
     assert TOY not in registry.models()  # the toy was registered for its tests only
+
+
+# ---- analyses not yet rows of analysis.registry (main's attribution, grid and feature
+# visualisation): the per-call promises on the CIFAR AlexNet, as main checks them --------
+
+import analysis  # noqa: E402
+from alexnet.model import AlexNet, AlexNetConfig  # noqa: E402
+from tests.nets import NARROW as _NARROW  # noqa: E402
+
+
+class _BrokenConv3(nn.Module):
+    """Stands in for conv3: the forward pass fails after conv1 and conv2 ran."""
+
+    def forward(self, x):
+        raise RuntimeError("conv3 failed")
+
+
+def _cifar_images():
+    return torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+CALLS = {  # name -> a small call on (model, images)
+    "project": lambda m, x: analysis.project(m, x, "act5", 0),
+    "top9": lambda m, x: analysis.top9(m, "act5", 0, x, k=2),
+    "occlusion": lambda m, x: analysis.occlusion(m, x[:1], size=16, stride=16),
+    "layer_outputs": lambda m, x: analysis.layer_outputs(m, x, ["act5", "act7"]),
+    "nearest_neighbours": lambda m, x: analysis.nearest_neighbours(m, x[:1], x, k=2),
+    "invariance": lambda m, x: analysis.invariance(m, x, "scale", amounts=[1.0, 1.2]),
+    "evolution": lambda m, x: analysis.evolution(
+        m, [(1, {f"features.{k}": v for k, v in m.features.state_dict().items()})], x, [("act5", 0)]),
+    "deconvnet": lambda m, x: analysis.deconvnet(m, x, 1),
+    "guided_backprop": lambda m, x: analysis.guided_backprop(m, x, 2, layer="act5"),
+    "saliency": lambda m, x: analysis.saliency(m, x, 3),
+    "gradcam": lambda m, x: analysis.gradcam(m, x, 4, layer="fc7"),
+    "integrated_gradients": lambda m, x: analysis.integrated_gradients(m, x, 5, steps=4),
+    "activation_grid": lambda m, x: analysis.activation_grid(m, x, "act5"),
+    "visualise": lambda m, x: analysis.visualise(m, "act5", [0, 1], size=32,
+                                                 settings=analysis.FeatVisSettings(steps=2)),
+}
+
+CALLS = {k: v for k, v in CALLS.items() if k not in ANALYSES}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_unregistered_model_left_as_it_was(name, mode):
+    torch.manual_seed(0)
+    model = AlexNet(AlexNetConfig(variant="cifar", num_classes=10, init="kaiming", widths=_NARROW))
+    model.train(mode == "train")
+    model.layer("fc8").weight.requires_grad_(False)  # a frozen layer stays frozen
+    before = _state(model)
+    CALLS[name](model, _cifar_images())
+    _same(_state(model), before)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_unregistered_no_hook_left_after_an_error(name):
+    torch.manual_seed(0)
+    model = AlexNet(AlexNetConfig(variant="cifar", num_classes=10, init="kaiming", widths=_NARROW)).eval()
+    model.features.conv3 = _BrokenConv3()
+    before = _state(model)
+    with pytest.raises(RuntimeError, match="conv3 failed"):
+        CALLS[name](model, _cifar_images())
+    _same(_state(model), before)

@@ -15,7 +15,7 @@ from analysis._layers import Box
 from analysis.correspondence import correspondence
 from analysis.filter_quality import filter_quality
 
-from app_fixtures import cifar_env
+from tests.app_fixtures import cifar_env
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 

@@ -10,8 +10,7 @@ import torch
 from alexnet.weights import load_model
 from analysis.transfer import list_folder, transfer
 
-sys.path.insert(0, str(Path(__file__).parent))
-from synthetic_data import make_image_folder  # noqa: E402
+from tests.synthetic_data import make_image_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 

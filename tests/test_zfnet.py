@@ -14,8 +14,7 @@ from alexnet.registry import build_model, model_entry
 from alexnet.summary import layer_table, receptive_fields, totals
 from alexnet.weights import load_path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from synthetic_data import make_image_folder  # noqa: E402
+from tests.synthetic_data import make_image_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
