@@ -37,7 +37,7 @@ pages = {
         st.Page("app/pages/experiments.py", title="Experiments", icon=":material/science:"),
     ],
 }
-nav = st.navigation(pages)
+nav = st.navigation(pages, expanded=True)  # every page listed (over 10 would fold behind "View more")
 
 with st.sidebar:
     ready = available()
