@@ -27,6 +27,7 @@ from .correspondence import correspondence
 from .deconv import project
 from .evolution import evolution
 from .filter_quality import filter_quality
+from .linear_probe import layer_features
 from .filters import tower_colour
 from .invariance import invariance
 from .neighbours import nearest_neighbours
@@ -188,3 +189,18 @@ register_analysis(Analysis(
     bad=lambda m, x: correspondence(m, x, [Box(0, 0, 2, 2)] * len(x), layers=(BAD_LAYER,)),
     on_cpu=("pairs 5", "pairs 7", "changed 5", "changed 7"),
     float32=("pairs 5", "pairs 7", "changed 5", "changed 7")))
+
+
+def _pooled_width(model, layer: str, side: int, grid: int = 2) -> int:
+    shape = map_shape(model, layer, side)
+    return shape[0] * grid * grid if len(shape) == 3 else shape[0]
+
+
+register_analysis(Analysis(
+    "layer_features",  # ZF 5.1/5.2's inputs to the linear probe: grid-pooled maps, fc units as they are
+    run=lambda m, x: layer_features(m, x, [_r(m).first_block, _r(m).penultimate], grid=2),
+    outputs=lambda f: {"first_block": f[next(iter(f))], "penultimate": f[list(f)[-1]]},
+    shapes=lambda m, x: {"first_block": (len(x), _pooled_width(m, _r(m).first_block, x.shape[-1])),
+                         "penultimate": (len(x), _pooled_width(m, _r(m).penultimate, x.shape[-1]))},
+    bad=lambda m, x: layer_features(m, x, [BAD_LAYER]),
+    on_cpu=("first_block", "penultimate"), float32=("first_block", "penultimate")))
