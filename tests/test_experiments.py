@@ -72,7 +72,7 @@ def test_centred_raw_inputs_are_the_pixels_minus_the_mean_image(data):
     net = FourLayerCNN("tanh", cfg.widths)
     net.load_state_dict(initial_state(cfg))
     with torch.no_grad():
-        assert 3 < net.layers.conv1(to_input(data.images[:64])).std() < 8
+        assert 3 < net.layer("conv1")(to_input(data.images[:64])).std() < 8
     r = run_relu_tanh(cfg, data)
     for c in r.curves.values():  # 256 images, batch 32: a record every 2 of the 8 steps
         assert c.epochs == pytest.approx([0.25, 0.5, 0.75, 1.0])
