@@ -110,8 +110,8 @@ def split_test(a: torch.Tensor, b: torch.Tensor, permutations: int = 10_000, see
 
 
 def tower_split_test(model, permutations: int = 10_000, seed: int = 0) -> SplitTest | None:
-    """``split_test`` on conv1's colour specificity, tower A vs B; None for a one-tower net."""
-    towers = tower_colour(as_staged(model))
+    """``split_test`` on the first conv's colour specificity, tower A vs B; None for a one-tower net."""
+    towers = tower_colour(model)
     if len(towers) != 2:
         return None
     return split_test(towers[0].scores, towers[1].scores, permutations, seed)

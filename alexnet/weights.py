@@ -32,7 +32,8 @@ from typing import Callable
 import torch
 
 from . import preprocessing as prep
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, check_finite, load_checkpoint
+from .data import CIFAR10_CLASSES
 from .configs import config_from_dict, net_from_config
 from .model import AlexNet, AlexNetConfig
 from .registry import build_model, models
@@ -176,6 +177,7 @@ def _from_torchvision_state(state: dict, where, name: str, info: dict, preproces
                             classes=None) -> LoadedModel:
     """torchvision's AlexNet state dict: its net, ImageNet's classes and preprocessing."""
     model = _build(TORCHVISION_CONFIG, _renamed(state, where), where)
+    check_finite(state, where)  # under the file's own names
     classes = tuple(classes() if callable(classes) else classes or _imagenet_classes())
     return LoadedModel(name, model, classes, preprocessing or prep.IMAGENET, info)
 
@@ -196,6 +198,7 @@ def _from_train_checkpoint(ckpt: dict, where, name: str, info: dict, preprocessi
                               "checkpoint as alexnet.train wrote it")
     classes = tuple(classes)
     model = _build(config, ckpt["model"], where)
+    check_finite(ckpt["model"], where)
     return LoadedModel(name, model, classes, preprocessing or prep.FOR_VARIANT[config.variant],
                        {**info, "epoch": ckpt.get("epoch")})
 
@@ -264,8 +267,7 @@ def load_weights(w: Weights, download: bool = False, file=None, manifest=None) -
     """
     override = os.environ.get(w.override_env) if w.override_env else None
     if override and file is None:
-        path = Path(override).expanduser()
-        return load_path(path, w.name, {"path": str(path), "set by": w.override_env}, w)
+        return _load_override(w, Path(override).expanduser())
     path = Path(file) if file is not None else w.file()
     manifest = manifest if manifest is not None else w.manifest
     info = read_manifest(manifest, f"the shipped {w.name} model") if manifest else dict(w.meta)
@@ -295,7 +297,7 @@ register_weights(Weights(
     name="cifar10", title="CIFAR-10 AlexNet (shipped, two towers)",
     description="the two-tower CIFAR-10 AlexNet trained by this project (shipped, offline)",
     model="alexnet_cifar", preprocessing=prep.CIFAR10, file=lambda: CIFAR10_FILE,
-    manifest=CIFAR10_MANIFEST, override_env=CIFAR10_OVERRIDE_ENV,
+    manifest=CIFAR10_MANIFEST, override_env=CIFAR10_OVERRIDE_ENV, classes=CIFAR10_CLASSES,
     missing=("The shipped CIFAR-10 model (`pretrained/cifar10_alexnet.pt`) is not on this "
              "machine. Restore `pretrained/` from the repository, or point the app at a "
              "checkpoint written by `python -m alexnet.train` with "
@@ -312,6 +314,28 @@ register_weights(Weights(
     meta={"source": "torchvision AlexNet_Weights.IMAGENET1K_V1", "acc@1": 56.522, "acc@5": 79.066,
           "size": "233 MB"}))
 REGISTRY = _WEIGHTS  # the earlier name: name -> entry
+
+
+def _load_override(w: Weights, path: Path) -> LoadedModel:
+    """The checkpoint ``w.override_env`` names, checked like any other file and refused
+    unless it can stand in for the entry's net: the same input size, the entry's classes
+    in order (the app pairs e.g. the "cifar10" model with CIFAR-10 images and their labels)."""
+    where = f"{w.override_env}={path}"
+    try:
+        loaded = load_path(path, w.name, {"path": str(path), "set by": w.override_env})
+    except CheckpointError as e:
+        raise CheckpointError(f"{where} cannot be used: {e}") from None
+    want = tuple(w.classes() if callable(w.classes) else w.classes or loaded.classes)
+    size = w.preprocessing.input_size
+    if loaded.input_size != size or loaded.classes != want:
+        s = loaded.input_size
+        raise CheckpointError(
+            f"{where} cannot stand in for the {w.title}: its net takes {s}x{s} images and "
+            f"predicts {len(loaded.classes)} classes ({', '.join(loaded.classes[:4])}"
+            f"{', ...' if len(loaded.classes) > 4 else ''}); it must take {size}x{size} images and "
+            f"predict its {len(want)} classes in order ({', '.join(want[:10])}"
+            f"{', ...' if len(want) > 10 else ''}). Point {w.override_env} at such a checkpoint, or unset it")
+    return loaded
 
 
 def load_cifar10(file=CIFAR10_FILE, manifest=CIFAR10_MANIFEST) -> LoadedModel:

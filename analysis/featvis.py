@@ -93,7 +93,7 @@ def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (B, C, H, W), reflecting at the borders."""
     if sigma <= 0:
         return x
-    k = _gaussian(sigma, x.shape[1], x.device)
+    k = _gaussian(sigma, x.shape[1], x.device).to(x.dtype)
     r = k.shape[-1] // 2
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.unsqueeze(2), groups=x.shape[1])
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.unsqueeze(3), groups=x.shape[1])
@@ -146,13 +146,14 @@ def _load(path: Path, key: str):
 
 def _optimise(model, layer, channels, size, mean, std, s: Settings, progress):
     device = model_device(model)
+    dtype = next(model.parameters()).dtype  # the pictures are in the model's precision
     stage = _objective_stage(model, layer)
-    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
-    sd = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    m = torch.tensor(mean, device=device, dtype=dtype).view(1, 3, 1, 1)
+    sd = torch.tensor(std, device=device, dtype=dtype).view(1, 3, 1, 1)
     # Each picture's starting noise comes from its own channel, so it does not depend on the batch.
     noise = [torch.randn(3, size, size, generator=torch.Generator().manual_seed(s.seed * 1_000_003 + c))
              for c in channels]
-    p = (m + 0.05 * torch.stack(noise).to(device)).clamp(0, 1)  # (B, 3, S, S)
+    p = (m + 0.05 * torch.stack(noise).to(device, dtype)).clamp(0, 1)  # (B, 3, S, S)
     shifts = torch.Generator().manual_seed(s.seed)
     want = torch.tensor(channels, device=device)
     history = torch.empty(len(channels), s.steps)

@@ -13,7 +13,7 @@ import math
 import torch
 
 from alexnet.colour import (SplitTest, TowerColour, colour_specificity, kernels_by_tower, split_test,  # noqa: F401
-                            tower_colour as _tower_colour, tower_split_test)
+                            tower_colour as _tower_colour, tower_split_test as _tower_split_test)
 
 from ._layers import takes_any_net
 
@@ -70,5 +70,11 @@ def tower_summary(model, threshold: float = 0.5) -> list[dict]:
     return [t.to_dict() for t in _tower_colour(model, threshold)]
 
 
-__all__ = ["TowerColour", "colour_specificity", "conv1_grids", "kernel_grid", "kernels_by_tower",
-           "normalise_kernels", "split_test", "SplitTest", "tower_colour", "tower_split_test", "tower_summary"]
+@takes_any_net
+def tower_split_test(model, permutations: int = 10_000, seed: int = 0) -> SplitTest | None:
+    """``split_test`` on the first conv's colour specificity, tower A vs B; None for a one-tower net."""
+    return _tower_split_test(model, permutations, seed)
+
+
+__all__ = ["SplitTest", "TowerColour", "colour_specificity", "conv1_grids", "kernel_grid", "kernels_by_tower",
+           "normalise_kernels", "split_test", "tower_colour", "tower_split_test", "tower_summary"]

@@ -30,7 +30,7 @@ class ActivationGrid:
 
 def tower_channels(model, layer: str) -> list[range]:
     """The channels of ``layer`` per tower (one range for a one-tower net)."""
-    count = getattr(getattr(model, "config", None), "towers", 1)
+    count = getattr(getattr(model, "roles", None), "towers", 1)  # alexnet.stages.Roles
     if count < 2 or not hasattr(model, "tower_slice"):
         maps = None
         for name, m in model.features.named_children():

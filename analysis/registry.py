@@ -23,12 +23,15 @@ from alexnet.stages import feature_layers, geometry, num_channels, roles
 
 from ._layers import Box
 from .activations import layer_outputs
+from .attribution import deconvnet, gradcam, guided_backprop, integrated_gradients, saliency
 from .correspondence import correspondence
 from .deconv import project
 from .evolution import evolution
+from .featvis import Settings as FeatVisSettings, visualise
 from .filter_quality import filter_quality
-from .linear_probe import layer_features
 from .filters import tower_colour
+from .grid import activation_grid
+from .linear_probe import layer_features
 from .invariance import invariance
 from .neighbours import nearest_neighbours
 from .occlusion import occlusion
@@ -163,6 +166,68 @@ register_analysis(Analysis(
                          for t in range(_r(m).towers)},
     bad=lambda m, x: tower_colour(m, layer=BAD_LAYER),
     forward=False, on_cpu=("scores 0", "scores 1"), float32=("scores 0", "scores 1")))
+
+
+def _attribution(a) -> dict:
+    out = {"pixels": a.pixels, "heat": a.heat, "target": a.target}
+    return out if a.position is None else {**out, "position": a.position}
+
+
+def _pixels(m, x) -> dict:
+    b, s = len(x), x.shape[-1]
+    return {"pixels": tuple(x.shape), "heat": (b, s, s), "target": (b,)}
+
+
+register_analysis(Analysis(
+    "deconvnet",  # a class: the signal from its logit, through captum
+    run=lambda m, x: deconvnet(m, x, 1),
+    outputs=_attribution, shapes=_pixels,
+    bad=lambda m, x: deconvnet(m, x, 0, layer=BAD_LAYER)))
+
+register_analysis(Analysis(
+    "guided_backprop",  # a unit of the last conv maps, at its strongest position
+    run=lambda m, x: guided_backprop(m, x, 0, layer=_r(m).last_conv),
+    outputs=_attribution, shapes=lambda m, x: {**_pixels(m, x), "position": (len(x), 2)},
+    bad=lambda m, x: guided_backprop(m, x, 0, layer=BAD_LAYER)))
+
+register_analysis(Analysis(
+    "saliency",
+    run=lambda m, x: saliency(m, x, 3),
+    outputs=_attribution, shapes=_pixels,
+    bad=lambda m, x: saliency(m, x, 0, layer=BAD_LAYER)))
+
+register_analysis(Analysis(
+    "gradcam",  # a unit of the penultimate layer, Grad-CAM at the last conv stage below it
+    run=lambda m, x: gradcam(m, x, 4, layer=_r(m).penultimate),
+    outputs=_attribution,
+    shapes=lambda m, x: {"pixels": (len(x), 1, *x.shape[-2:]), "heat": (len(x), *x.shape[-2:]),
+                         "target": (len(x),)},
+    bad=lambda m, x: gradcam(m, x, 0, layer=BAD_LAYER)))
+
+register_analysis(Analysis(
+    "integrated_gradients",
+    run=lambda m, x: integrated_gradients(m, x, 2, steps=4),
+    outputs=_attribution, shapes=_pixels,
+    bad=lambda m, x: integrated_gradients(m, x, 0, layer=BAD_LAYER, steps=2)))
+
+register_analysis(Analysis(
+    "activation_grid",
+    run=lambda m, x: activation_grid(m, x, _r(m).last_conv),
+    outputs=lambda g: {"maps": g.maps, "strength": g.strength, **{f"order {i}": o for i, o in enumerate(g.order)}},
+    shapes=lambda m, x: {"maps": (len(x), *map_shape(m, _r(m).last_conv, x.shape[-1])),
+                         "strength": (len(x), num_channels(m, _r(m).last_conv)),
+                         **{f"order {t}": (len(x), num_channels(m, _r(m).last_conv) // _r(m).towers)
+                            for t in range(_r(m).towers)}},
+    bad=lambda m, x: activation_grid(m, x, BAD_LAYER)))
+
+register_analysis(Analysis(
+    "visualise",  # pictures made from noise: the input's batch is not used, only its side
+    run=lambda m, x: visualise(m, _r(m).last_conv, [0, 1], size=x.shape[-1],
+                               settings=FeatVisSettings(steps=2)),
+    outputs=lambda v: {"images": v.images, "history": v.history, "value": v.value},
+    shapes=lambda m, x: {"images": (2, *x.shape[1:]), "history": (2, 2), "value": (2,)},
+    bad=lambda m, x: visualise(m, BAD_LAYER, [0], size=x.shape[-1]),
+    on_cpu=("images", "history", "value"), float32=("history", "value")))
 
 register_analysis(Analysis(
     "filter_quality",  # ZF Fig. 6 in numbers; reads the first conv's weights only

@@ -28,8 +28,12 @@ def _load(name: str) -> weights.LoadedModel:
 
 def model(name: str) -> tuple[weights.LoadedModel | None, str | None]:
     """(the loaded model, None) or (None, a note saying how to get it)."""
-    if not weights.available()[name]:
-        return None, weights.entries()[name].missing_note()
+    # A missing override file (e.g. ALEXNET_CIFAR10_WEIGHTS) is named by the loader, not taken
+    # for a missing pretrained/.
+    entry = weights.entries()[name]
+    overridden = entry.override_env and os.environ.get(entry.override_env)
+    if not weights.available()[name] and not overridden:
+        return None, entry.missing_note()
     try:
         return _load(name), None
     except (weights.WeightsUnavailable, CheckpointError) as e:
@@ -99,7 +103,14 @@ def _cifar_split(split: str, train: bool, what: str):
         return None, (f"No CIFAR-10 {what} images at `{root}`: extract the dataset there "
                       f"(`tar -xzf cifar10-jpeg.tar.gz -C ~/.cache/alexnet-data`), or set "
                       f"`{DATA_ENV}` to a folder holding `{split}/<class>/`.")
-    return _cifar(str(root), train), None
+    from alexnet.unreadable import UnreadableImages
+
+    try:
+        return _cifar(str(root), train), None
+    except UnreadableImages as e:  # the app has no --skip-bad-images: the files must go
+        return None, f"{e.summary}. Remove them (or replace them with good copies), then reload."
+    except (OSError, ValueError) as e:  # an empty split, other classes than CIFAR-10's, ...
+        return None, f"CIFAR-10 {what} images at `{root}` cannot be used: {e}"
 
 
 def cifar_test():

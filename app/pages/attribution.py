@@ -27,8 +27,8 @@ if kind == "a class":
     layer = None
 else:
     names = [n for n, _ in stages(model)][:-1]
-    layer = mid.selectbox("Layer", names, index=names.index("act5") if "act5" in names else 0,
-                          key="attr_layer")
+    last = model.roles.last_conv  # ZF's layer 5 (act5 in AlexNet) first
+    layer = mid.selectbox("Layer", names, index=names.index(last) if last in names else 0, key="attr_layer")
     n = num_channels(model, layer)
     target = mid.number_input(f"Unit (0 to {n - 1})", 0, n - 1, 0, key=f"attr_unit_{layer}")
 steps = right.slider("Integrated gradients: steps", 8, 128, 32, step=8, key="attr_steps")

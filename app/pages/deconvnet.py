@@ -5,7 +5,6 @@ import streamlit as st
 from alexnet.stages import num_channels, rectified_maps
 from app import inputs, zf_views
 
-
 st.title("Deconvnet")
 st.markdown("Pick a layer and one of its feature maps. The deconvnet keeps that map's strongest "
             "activation, zeroes the rest, and runs the net backwards to pixels: unpool with "

@@ -18,7 +18,8 @@ loaded = inputs.require_model()
 model = loaded.model
 names = [n for n, _ in stages(model) if not n.startswith(("flatten", "drop"))]
 left, mid, right = st.columns(3)
-layer = left.selectbox("Layer", names, index=names.index("act5") if "act5" in names else 0, key="fv_layer")
+last = model.roles.last_conv  # ZF's layer 5 (act5 in AlexNet) first
+layer = left.selectbox("Layer", names, index=names.index(last) if last in names else 0, key="fv_layer")
 n = num_channels(model, layer)
 many = mid.radio("Show", ("one unit", "a grid of units"), horizontal=True, key="fv_many") != "one unit"
 if many:
