@@ -24,6 +24,10 @@ pages = {
         st.Page("app/pages/occlusion.py", title="Occlusion", icon=":material/crop_square:"),
         st.Page("app/pages/invariance.py", title="Invariance", icon=":material/rotate_right:"),
         st.Page("app/pages/evolution.py", title="Evolution", icon=":material/timeline:"),
+        st.Page("app/pages/filter_quality.py", title="Filter quality", icon=":material/blur_on:"),
+        st.Page("app/pages/correspondence.py", title="Correspondence", icon=":material/join_inner:"),
+        st.Page("app/pages/layer_features.py", title="Layer features", icon=":material/stacked_line_chart:"),
+        st.Page("app/pages/transfer.py", title="Transfer", icon=":material/move_up:"),
     ],
     "After ZF": [
         st.Page("app/pages/attribution.py", title="Attribution", icon=":material/compare:"),
@@ -33,7 +37,7 @@ pages = {
         st.Page("app/pages/experiments.py", title="Experiments", icon=":material/science:"),
     ],
 }
-nav = st.navigation(pages)
+nav = st.navigation(pages, expanded=True)  # every page listed (over 10 would fold behind "View more")
 
 with st.sidebar:
     ready = available()

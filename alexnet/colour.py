@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .torchvision_net import as_staged
 from .stages import check_layer, feature_layers, role, roles, tower_slice
 from .stages import layer as stage
 

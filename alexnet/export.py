@@ -26,7 +26,7 @@ from .colour import tower_split_test, tower_summary
 from .data import BatchIterator, cifar_ten_crop, hold_out, load_cifar10, normalised_black
 
 from .evaluate import evaluate
-from .model import AlexNet, AlexNetConfig
+from .configs import config_from_dict, net_from_config
 from .weights import CIFAR10_FILE, CIFAR10_MANIFEST, PRETRAINED, load_path, sha256
 
 
@@ -59,7 +59,7 @@ def colour_report(model, model_config: dict, seed: int) -> dict:
     """AK Fig. 3 for this net, in numbers and in words: conv1's colour specificity per
     tower, next to the same net at its initialisation (what training changed)."""
     torch.manual_seed(seed)
-    untrained = AlexNet(AlexNetConfig.from_dict(model_config))
+    untrained = net_from_config(config_from_dict(model_config))
     trained, start = tower_summary(model), tower_summary(untrained)
     means = [t["mean"] for t in trained]
     reading = [f"tower {'AB'[t['tower']]}: mean {t['mean']:.2f} (at initialisation "

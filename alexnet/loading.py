@@ -19,6 +19,7 @@ import torch
 
 from . import preprocessing as prep
 from .checkpoint import CheckpointError, check_finite, load_checkpoint
+from .configs import config_from_dict, net_from_config
 from .model import AlexNet, AlexNetConfig
 from .registry import build_model
 from .torchvision_net import TORCHVISION_CONFIG, renamed as _renamed
@@ -86,7 +87,7 @@ def _build(config: AlexNetConfig | None, state: dict, where, make=None) -> AlexN
                               "where a weight tensor should be: it is not a model checkpoint this "
                               "app can use")
     try:
-        model = make() if make is not None else AlexNet(config)
+        model = make() if make is not None else net_from_config(config)
     except (RuntimeError, MemoryError) as e:  # e.g. widths in model_config too big to allocate
         raise CheckpointError(f"{where} describes a network that cannot be built here "
                               f"({type(e).__name__}: {str(e)[:200]})") from None
@@ -117,7 +118,7 @@ def _from_torchvision_state(state: dict, where, name: str, info: dict, preproces
 def _from_train_checkpoint(ckpt: dict, where, name: str, info: dict, preprocessing=None) -> LoadedModel:
     """A checkpoint of ``alexnet.train``: fed as that command fed its variant (``FOR_VARIANT``)."""
     try:
-        config = AlexNetConfig.from_dict(ckpt["model_config"])
+        config = config_from_dict(ckpt["model_config"])
         classes = ckpt["classes"]
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{where} is not a checkpoint written by alexnet.train ({e})") from None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 # The files that register nets; imported on first use (nothing happens at import).
-NET_MODULES = ("alexnet.model", "alexnet.cnn4")
+NET_MODULES = ("alexnet.model", "alexnet.cnn4", "alexnet.zfnet")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from .checkpoint import check_finite, load_checkpoint, remove_stale_temps, save_
 from .data import BatchIterator, hold_out, load_cifar10, load_image_folder
 from .evaluate import evaluate
 from .model import GEOMETRY, AlexNet, AlexNetConfig
+from .zfnet import ZFNet, ZFNetConfig
 from .preprocessing import FOR_VARIANT
 from .step import sgd_step
 from .train_config import TrainConfig, check, check_device, check_tower_devices, parse_args, resumed
@@ -124,6 +125,18 @@ def _same_classes(train: tuple, val: tuple) -> None:
                          f"{len(train)} vs {len(val)} ({sorted(set(train) ^ set(val))[:5]} differ)")
 
 
+def build_net(cfg: TrainConfig, num_classes: int):
+    """The net a run trains: an AlexNet (the default) or a ZFNet (``--arch zfnet``)."""
+    widths = tuple(int(w) for w in cfg.widths.split(",")) if cfg.widths else ()
+    if cfg.arch == "zfnet":
+        return ZFNet(ZFNetConfig(variant=cfg.variant, num_classes=num_classes, lrn=cfg.lrn,
+                                 dropout=cfg.dropout, init=cfg.init, widths=widths))
+    return AlexNet(AlexNetConfig(variant=cfg.variant, num_classes=num_classes,
+                                 activation=cfg.activation, lrn=cfg.lrn,
+                                 overlapping_pool=cfg.overlapping_pool, towers=cfg.towers,
+                                 dropout=cfg.dropout, init=cfg.init, widths=widths))
+
+
 def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
     if cfg.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=cfg.patience)
@@ -144,7 +157,7 @@ def _all_sum(values: list[float], world: int) -> list[float]:
     return t.tolist()
 
 
-def conv_snapshot(model: AlexNet) -> dict:
+def conv_snapshot(model) -> dict:
     """Half-precision conv weights, enough to replay the features (ZF Fig. 4)."""
     return {k: v.detach().half().cpu() for k, v in model.state_dict().items()
             if k.startswith("features.")}
@@ -198,11 +211,8 @@ def train(cfg: TrainConfig):
 
     batches, val_batches, classes = _data(cfg, rank, world)
     torch.manual_seed(cfg.seed)
-    mcfg = AlexNetConfig(variant=cfg.variant, num_classes=len(classes),
-                         activation=cfg.activation, lrn=cfg.lrn, overlapping_pool=cfg.overlapping_pool,
-                         towers=cfg.towers, dropout=cfg.dropout, init=cfg.init,
-                         widths=tuple(int(w) for w in cfg.widths.split(",")) if cfg.widths else ())
-    model = AlexNet(mcfg)
+    model = build_net(cfg, len(classes))
+    mcfg = model.config
     if state is not None:
         model.load_state_dict(state["model"])
     net = model.to(device)

@@ -21,6 +21,8 @@ class TrainConfig:
     download: bool = False  # let torchvision download CIFAR-10 into data_dir
     dataset: str = "cifar10"  # cifar10, folder (small, in memory) or imagenet-folder (streamed)
     out: str = "runs/alexnet"  # folder for last.pt, metrics.jsonl and snapshots/
+    arch: str = "alexnet"  # alexnet, or zfnet (ZF Fig. 3: 7x7/2 conv1, stride-2 conv2, dense conv3-5,
+    #   one tower; --towers, --activation and --overlapping-pool apply to alexnet only)
     variant: str = "cifar"  # cifar (32x32), imagenet (224x224), or torchvision (224; with --towers 1 --no-lrn)
     activation: str = "relu"  # relu or tanh (AK 3.1)
     lrn: bool = True  # local response normalisation after conv1 and conv2 (AK 3.3)
@@ -58,6 +60,7 @@ class TrainConfig:
 
 
 SCHEDULES = ("plateau", "onecycle", "constant")
+ARCHS = ("alexnet", "zfnet")
 DATASETS = ("cifar10", "folder", "imagenet-folder")
 # Where a run happens, not what it computes: a resumed run takes these from
 # the command line; everything else comes from the checkpoint.
@@ -106,6 +109,15 @@ def check(cfg: TrainConfig) -> None:
         raise SystemExit(f"--lr must be a positive number, got {cfg.lr}")
     if cfg.schedule not in SCHEDULES:
         raise SystemExit(f"unknown --schedule {cfg.schedule!r}; choose from {', '.join(SCHEDULES)}")
+    if cfg.arch not in ARCHS:
+        raise SystemExit(f"unknown --arch {cfg.arch!r}; choose from {', '.join(ARCHS)}")
+    if cfg.arch == "zfnet" and cfg.variant not in ("cifar", "imagenet"):
+        raise SystemExit(f"--arch zfnet has the variants cifar and imagenet, got --variant {cfg.variant}")
+    if cfg.arch == "zfnet" and cfg.tower_devices:
+        raise SystemExit("--tower-devices splits AlexNet's two towers (AK 3.2); ZFNet has one "
+                         "tower (ZF 4.1): leave out --tower-devices")
+    if cfg.arch == "zfnet" and cfg.activation != "relu":
+        raise SystemExit("--arch zfnet uses ReLUs (ZF Fig. 3): leave out --activation")
     if cfg.dataset not in DATASETS:
         raise SystemExit(f"unknown --dataset {cfg.dataset!r}; choose from {', '.join(DATASETS)}")
     if cfg.dataset == "imagenet-folder" and cfg.variant == "cifar":

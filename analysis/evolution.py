@@ -20,7 +20,7 @@ import torch
 
 from alexnet.checkpoint import CheckpointError, check_finite, load_checkpoint
 from alexnet.data import CIFAR10_MEAN, CIFAR10_STD
-from alexnet.model import AlexNetConfig
+from alexnet.configs import config_from_dict
 
 from ._layers import (Box, check_channel, check_layer, feature_layers, image_batch, model_device, raw_images,
                       takes_any_net)
@@ -51,7 +51,7 @@ def load_snapshots(folder, model=None) -> list[tuple[int, dict]]:
             raise CheckpointError(f"{path} has no 'features' weights: it is not a conv snapshot")
         check_finite(snap["features"], path)  # a diverged epoch would project nothing but nan
         if model is not None and "model_config" in snap:
-            theirs = AlexNetConfig.from_dict(snap["model_config"])
+            theirs = config_from_dict(snap["model_config"])
             if theirs != model.config:
                 raise ValueError(f"{path} was taken from a different net ({theirs}) than this "
                                  f"model ({model.config}); load the run's own model")

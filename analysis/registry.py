@@ -21,13 +21,17 @@ from torch import nn
 
 from alexnet.stages import feature_layers, geometry, num_channels, roles
 
+from ._layers import Box
 from .activations import layer_outputs
 from .attribution import deconvnet, gradcam, guided_backprop, integrated_gradients, saliency
-from .featvis import Settings as FeatVisSettings, visualise
-from .grid import activation_grid
+from .correspondence import correspondence
 from .deconv import project
 from .evolution import evolution
+from .featvis import Settings as FeatVisSettings, visualise
+from .filter_quality import filter_quality
 from .filters import tower_colour
+from .grid import activation_grid
+from .linear_probe import layer_features
 from .invariance import invariance
 from .neighbours import nearest_neighbours
 from .occlusion import occlusion
@@ -224,3 +228,44 @@ register_analysis(Analysis(
     shapes=lambda m, x: {"images": (2, *x.shape[1:]), "history": (2, 2), "value": (2,)},
     bad=lambda m, x: visualise(m, BAD_LAYER, [0], size=x.shape[-1]),
     on_cpu=("images", "history", "value"), float32=("history", "value")))
+
+register_analysis(Analysis(
+    "filter_quality",  # ZF Fig. 6 in numbers; reads the first conv's weights only
+    run=lambda m, x: filter_quality(m),
+    outputs=lambda q: {"rms": q.rms, "high_share": q.high_share, "mean_frequency": q.mean_frequency,
+                       "aliased_share": q.aliased_share},
+    shapes=lambda m, x: {k: (num_channels(m, _r(m).first_conv),)
+                         for k in ("rms", "high_share", "mean_frequency", "aliased_share")},
+    bad=lambda m, x: filter_quality(m, layer=BAD_LAYER),
+    forward=False, on_cpu=("rms", "high_share", "mean_frequency", "aliased_share"),
+    float32=("rms", "high_share", "mean_frequency", "aliased_share")))
+
+def _layers_5_and_7(layer5, layer7) -> dict:
+    return {"pairs 5": layer5.pairs, "pairs 7": layer7.pairs,
+            "changed 5": layer5.changed, "changed 7": layer7.changed}
+
+
+register_analysis(Analysis(
+    "correspondence",  # ZF 4.3: the same corner box masked in every image; layers 5 and 7 by role
+    run=lambda m, x: correspondence(m, x, [Box(0, 0, x.shape[-1] // 4, x.shape[-1] // 4)] * len(x)),
+    outputs=lambda c: _layers_5_and_7(*c.values()),
+    shapes=lambda m, x: {"pairs 5": (len(x) * (len(x) - 1) // 2,), "pairs 7": (len(x) * (len(x) - 1) // 2,),
+                         "changed 5": (len(x),), "changed 7": (len(x),)},
+    bad=lambda m, x: correspondence(m, x, [Box(0, 0, 2, 2)] * len(x), layers=(BAD_LAYER,)),
+    on_cpu=("pairs 5", "pairs 7", "changed 5", "changed 7"),
+    float32=("pairs 5", "pairs 7", "changed 5", "changed 7")))
+
+
+def _pooled_width(model, layer: str, side: int, grid: int = 2) -> int:
+    shape = map_shape(model, layer, side)
+    return shape[0] * grid * grid if len(shape) == 3 else shape[0]
+
+
+register_analysis(Analysis(
+    "layer_features",  # ZF 5.1/5.2's inputs to the linear probe: grid-pooled maps, fc units as they are
+    run=lambda m, x: layer_features(m, x, [_r(m).first_block, _r(m).penultimate], grid=2),
+    outputs=lambda f: {"first_block": f[next(iter(f))], "penultimate": f[list(f)[-1]]},
+    shapes=lambda m, x: {"first_block": (len(x), _pooled_width(m, _r(m).first_block, x.shape[-1])),
+                         "penultimate": (len(x), _pooled_width(m, _r(m).penultimate, x.shape[-1]))},
+    bad=lambda m, x: layer_features(m, x, [BAD_LAYER]),
+    on_cpu=("first_block", "penultimate"), float32=("first_block", "penultimate")))

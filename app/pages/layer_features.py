@@ -1,0 +1,65 @@
+"""Layer features: how well a linear classifier does on each layer (ZF 5.2, Table 7)."""
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+from PIL import Image
+
+from analysis.layer_features import ZF_TABLE_7, balanced_subset, layer_accuracy
+from app import charts, inputs, resources
+
+st.title("Layer features")
+st.markdown(
+    "ZF 5.2 kept the ImageNet net fixed and trained a linear classifier on the features of one "
+    "layer at a time, with 30 (Caltech-101) or 60 (Caltech-256) labelled images a class: the "
+    "accuracy rises with depth (Table 7). Here a linear softmax (L2-penalised, fitted by L-BFGS) "
+    "on each rectified layer's features, averaged over 2x2 cells of the map, with N labelled "
+    "CIFAR-10 test images a class, tested on the others; the bars are the spread over random splits.")
+loaded = inputs.require_model()
+data = inputs.require_cifar(resources.cifar_test)
+a, b, c = st.columns(3)
+pool = min(int(torch.bincount(data.labels, minlength=len(data.classes)).min()), 200)
+if pool < 2:
+    st.warning("Every class needs at least 2 test images: one to train on, one to test.")
+    st.stop()
+total = a.slider("Images a class", 2, pool, min(100, pool), key="lf_total") if pool > 2 else 2
+per_class = (b.slider("Labelled (training) images a class, N", 1, total - 1, min(30, total - 1), key="lf_n")
+             if total > 2 else 1)
+splits = c.slider("Random splits", 1, 10, 3, key="lf_splits")
+params = (loaded.name, total, per_class, splits)
+if st.button("Run", type="primary", key="lf_run"):
+    st.session_state.lf_params = params
+if st.session_state.get("lf_params") != params:
+    st.info("Press **Run** (about a minute for the CIFAR-10 net on two CPU cores).")
+    st.stop()
+
+
+@st.cache_data(show_spinner="Extracting features and fitting a classifier per layer…", max_entries=8)
+def run(model_name: str, total: int, per_class: int, splits: int):
+    m = resources.model(model_name)[0]
+    test = resources.cifar_test()[0]
+    pick = balanced_subset(test.labels, total)
+    x = torch.cat([m.preprocess(Image.fromarray(charts.hwc(test.images[i]))) for i in pick.tolist()])
+    rows = layer_accuracy(m.model, x, test.labels[pick], per_class, splits=splits)
+    return [(r.layer, r.features, r.accuracy.tolist()) for r in rows]
+
+
+rows = run(*params)
+names = [n for n, _, _ in rows]
+means = [100 * float(torch.tensor(acc).mean()) for _, _, acc in rows]
+stds = [100 * float(torch.tensor(acc).std()) if len(acc) > 1 else 0.0 for _, _, acc in rows]
+fig = go.Figure(go.Scatter(x=names, y=means, error_y=dict(type="data", array=stds), mode="lines+markers",
+                           name=f"{loaded.name}, CIFAR-10, {per_class} a class"))
+if len(names) == 7:  # AlexNet-shaped: act1..act7 are ZF's layers 1..7
+    for dataset, values in ZF_TABLE_7.items():
+        fig.add_trace(go.Scatter(x=[names[int(k.split()[1]) - 1] for k in values], y=list(values.values()),
+                                 mode="lines+markers", line=dict(dash="dot"), name=f"ZF Table 7: {dataset}"))
+fig.add_hline(y=100 / len(data.classes), line=dict(color="grey", dash="dash"), annotation_text="chance")
+fig.update_layout(font=charts.FONT, height=380, yaxis=dict(title="test accuracy (%)", range=[0, 100]),
+                  xaxis_title="layer", margin=dict(l=10, r=10, t=30, b=10))
+st.plotly_chart(fig, width="stretch", key="lf_chart")
+st.dataframe(pd.DataFrame([{"layer": n, "features": d, "accuracy (%)": f"{m:.1f} ± {s:.1f}"}
+                           for (n, d, _), m, s in zip(rows, means, stds)]), hide_index=True)
+st.caption("ZF's numbers are for an ImageNet net on Caltech photos, so only their rise with depth "
+           "compares. The command `python -m analysis.layer_features` gives the same table.")

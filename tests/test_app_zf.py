@@ -1,0 +1,99 @@
+"""The ZF pages (Filter quality, Correspondence, Layer features, Transfer) and the Architecture
+page's side-by-side view, through streamlit.testing.v1.AppTest, against the analyses called directly."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from alexnet.data import load_cifar10
+from alexnet.weights import load_model
+from analysis._layers import Box
+from analysis.correspondence import correspondence
+from analysis.filter_quality import filter_quality
+
+from tests.app_fixtures import cifar_env
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return cifar_env(tmp_path_factory.mktemp("zfapp"))
+
+
+@pytest.fixture
+def app(env, monkeypatch):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    return at
+
+
+def page(at, path):
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_architecture_side_by_side(app):
+    page(app, "app/pages/architecture.py")
+    left, right = (d.value.set_index("layer") for d in app.dataframe[1:3])
+    assert left.loc["conv1", "output"] == "96 x 55 x 55" and left.loc["pool5", "receptive field"] == 195
+    assert right.loc["conv1", "output"] == "96 x 110 x 110" and right.loc["conv1", "parameters"] == 14_208
+    assert right.loc["pool5", "receptive field"] == 171
+    assert "62,357,608 parameters" in " ".join(c.value for c in app.caption)
+
+
+def test_filter_quality_page_matches_the_analysis(app):
+    page(app, "app/pages/filter_quality.py")
+    df = app.dataframe[0].value
+    row = df[(df["weights"] == "cifar10") & (df["layer"] == "conv1")].iloc[0]
+    q = filter_quality(load_model("cifar10").model)
+    assert row["high-frequency share"] == pytest.approx(q.high_fraction)
+    assert row["dead"] == q.dead_fraction and row["stride"] == 1
+    assert "untrained:alexnet_cifar" in set(df["weights"])
+
+
+def test_correspondence_page_matches_the_analysis(app, env):
+    page(app, "app/pages/correspondence.py")
+    app.selectbox(key="corr_class").set_value("cat").run()
+    app.slider(key="corr_count").set_value(3).run()
+    app.slider(key="corr_size").set_value(6).run()
+    assert not app.exception
+    cell = app.dataframe[0].value.set_index("mask").loc["your part"].iloc[0]
+    m = load_model("cifar10")
+    test = load_cifar10(env["ALEXNET_DATA_DIR"], train=False)
+    idx = (test.labels == test.classes.index("cat")).nonzero().flatten()[:3].tolist()
+    x = torch.cat([m.preprocess(Image.fromarray(test.images[i].permute(1, 2, 0).numpy())) for i in idx])
+    box = Box(13, 13, 19, 19)  # the sliders' default: centred
+    want = correspondence(m.model, x, [box] * 3)[m.model.roles.last_conv]
+    assert cell == f"{want.delta:.3f} ± {want.spread:.3f}"
+
+
+def test_layer_features_page_runs_on_request(app):
+    page(app, "app/pages/layer_features.py")
+    assert any("Press **Run**" in i.value for i in app.info)
+    app.slider(key="lf_splits").set_value(2).run()
+    app.button(key="lf_run").click().run()
+    assert not app.exception
+    fig = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert fig["data"][0]["x"] == ["act1", "act2", "act3", "act4", "act5", "act6", "act7"]
+    assert all(0 <= v <= 100 for v in fig["data"][0]["y"])
+    assert any("ZF Table 7" in t.get("name", "") for t in fig["data"])
+
+
+def test_transfer_page(app, env, tmp_path):
+    page(app, "app/pages/transfer.py")
+    app.text_input(key="tr_folder").set_value(str(tmp_path / "missing")).run()
+    assert any("is not a folder" in e.value for e in app.error)
+    app.text_input(key="tr_folder").set_value(str(Path(env["ALEXNET_DATA_DIR"]) / "test")).run()
+    app.slider(key="tr_splits").set_value(1).run()
+    app.button(key="tr_run").click().run()
+    assert not app.exception
+    assert [m.label for m in app.metric] == ["test accuracy", "spread over splits", "chance"]
+    assert app.metric[2].value == "10.0%"
