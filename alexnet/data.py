@@ -114,11 +114,16 @@ def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> T
 
     ``data_dir`` may hold ``train/`` and ``test/`` class folders (the JPEG tree
     in ``../shared/datasets``), or torchvision's ``cifar-10-batches-py``;
-    with ``download=True`` torchvision fetches the archive there.
+    with ``download=True`` torchvision fetches the archive there. It may also
+    name the embedded sample (``alexnet.sample.SAMPLE_FILE``, 3,000 images).
     """
     split = "train" if train else "test"
     root = Path(data_dir).expanduser() if data_dir else cache_dir() / "cifar10"
-    if (root / split).is_dir():
+    from .sample import is_sample, load_sample  # the embedded sample (alexnet/sample.py)
+
+    if is_sample(root):
+        ds = load_sample(root, train=train)
+    elif (root / split).is_dir():
         ds = load_image_folder(root / split)
     else:
         import torchvision
@@ -128,9 +133,9 @@ def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> T
         except Exception as e:  # offline, or no archive there
             raise FileNotFoundError(
                 f"CIFAR-10 is not in {root} and could not be fetched ({type(e).__name__}: {e}). "
-                "Either pass --download on a machine with internet, or point --data-dir at a "
-                "folder holding train/<class>/ and test/<class>/ images, e.g. "
-                "tar -xzf cifar10-jpeg.tar.gz -C ~/data && --data-dir ~/data/cifar10") from None
+                "Either pass --download (or run `bash run.sh download cifar10`) on a machine with "
+                "internet, or point --data-dir at a folder holding train/<class>/ and "
+                "test/<class>/ images, or torchvision's cifar-10-batches-py/") from None
         images = torch.from_numpy(tv.data).permute(0, 3, 1, 2).contiguous()
         ds = TensorDataset(images, torch.tensor(tv.targets), tuple(tv.classes))
     if ds.classes != CIFAR10_CLASSES:
