@@ -231,7 +231,7 @@ def load_imagenet(download: bool = False) -> LoadedModel:
         if not download:
             raise WeightsUnavailable(
                 f"torchvision's ImageNet AlexNet weights are not on this machine. On a machine "
-                f"with internet run `python -m alexnet.weights download imagenet`, or copy "
+                f"with internet run `bash run.sh download imagenet-weights`, or copy "
                 f"{TORCHVISION_FILE} (233 MB, from {TORCHVISION_URL}) to {path}.")
         # Download only, then load below with weights_only=True like every other file
         # (load_state_dict_from_url would unpickle it with weights_only=False).
