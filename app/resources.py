@@ -7,15 +7,19 @@ server (``cache_resource``); results of pure functions are cached per input
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import streamlit as st
+from PIL import Image
 
 from alexnet import weights
 from alexnet.checkpoint import CheckpointError
 from alexnet.images import ImageError, load_image
 from alexnet.predict import Prediction, predict
+from alexnet.sample import SAMPLE_FILE
+from analysis.page_data import file_digest, images_digest
 
 DATA_ENV = "ALEXNET_DATA_DIR"
 PRETRAINED_ENV = "ALEXNET_PRETRAINED_DIR"  # tests point it at fixture results
@@ -23,11 +27,12 @@ DEFAULT_DATA = Path.home() / ".cache" / "alexnet-data" / "cifar10"
 MISSING = {
     "cifar10": ("The shipped CIFAR-10 model (`pretrained/cifar10_alexnet.pt`) is not on this "
                 "machine. Restore `pretrained/` from the repository, or point the app at a "
-                "checkpoint written by `python -m alexnet.train` with "
+                "checkpoint written by `.venv/bin/python -m alexnet.train` with "
                 f"`{weights.CIFAR10_OVERRIDE_ENV}=path/to/checkpoint.pt`."),
     "imagenet": ("torchvision's ImageNet AlexNet weights are not on this machine. On a machine "
-                 "with internet, run `python -m alexnet.weights download imagenet` once "
-                 f"(233 MB, saved to `{weights.imagenet_cache_path()}`), then reload."),
+                 "with internet, press *Download ImageNet weights* under the sidebar's *Downloads* or run "
+                 f"`bash run.sh download imagenet-weights` once (233 MB, saved to "
+                 f"`{weights.imagenet_cache_path()}`), then reload."),
 }
 
 
@@ -63,17 +68,33 @@ def data_dir() -> Path:
     return Path(os.environ.get(DATA_ENV, DEFAULT_DATA)).expanduser()
 
 
+def full_cifar(root: Path | None = None) -> bool:
+    """Whether the full CIFAR-10 is at ``root``: image folders or torchvision's archive layout."""
+    root = root or data_dir()
+    return ((root / "train").is_dir() and (root / "test").is_dir()) or \
+        (root / "cifar-10-batches-py" / "test_batch").is_file()
+
+
+def cifar_source() -> tuple[str, str | None]:
+    """(what to read CIFAR-10 from, None) for the full set, or (the sample file, a one-line note)."""
+    root = data_dir()
+    if full_cifar(root):
+        return str(root), None
+    return str(SAMPLE_FILE), (f"Reading the embedded sample of CIFAR-10 (3,000 images): for the "
+                              f"full set, press *Download CIFAR-10* under the sidebar's *Downloads* or run "
+                              f"`bash run.sh download cifar10` (or put it in `{root}`).")
+
+
 @st.cache_data(show_spinner=False)
-def sample_images(root: str) -> dict[str, bytes]:
-    """One CIFAR-10 test image per class, as file bytes (empty when the data is not here)."""
-    test = Path(root) / "test"
-    if not test.is_dir():
-        return {}
+def sample_images(source: str) -> dict[str, bytes]:
+    """One CIFAR-10 test image per class, as PNG bytes."""
+    data = _cifar(source, False)
     out = {}
-    for folder in sorted(p for p in test.iterdir() if p.is_dir()):
-        first = next(iter(sorted(folder.glob("*.jpg")) + sorted(folder.glob("*.png"))), None)
-        if first is not None:
-            out[f"{folder.name} ({first.name})"] = first.read_bytes()
+    for c, name in enumerate(data.classes):
+        i = int((data.labels == c).nonzero()[0])
+        buf = io.BytesIO()
+        Image.fromarray(data.images[i].permute(1, 2, 0).numpy()).save(buf, "PNG")
+        out[f"{name} (test #{i})"] = buf.getvalue()
     return out
 
 
@@ -87,30 +108,22 @@ def decode(image_bytes: bytes):
 
 
 @st.cache_resource(show_spinner="Reading CIFAR-10…")
-def _cifar(root: str, train: bool):
+def _cifar(source: str, train: bool):
     from alexnet.data import load_cifar10
 
-    return load_cifar10(root, train=train)
-
-
-def _cifar_split(split: str, train: bool, what: str):
-    """(the CIFAR-10 ``split``, None), or (None, a note on where to put it)."""
-    root = data_dir()
-    if not (root / split).is_dir():
-        return None, (f"No CIFAR-10 {what} images at `{root}`: extract the dataset there "
-                      f"(`tar -xzf cifar10-jpeg.tar.gz -C ~/.cache/alexnet-data`), or set "
-                      f"`{DATA_ENV}` to a folder holding `{split}/<class>/`.")
-    return _cifar(str(root), train), None
+    return load_cifar10(source, train=train)
 
 
 def cifar_test():
-    """(the CIFAR-10 test set, None), or (None, a note on where to put it)."""
-    return _cifar_split("test", False, "test")
+    """(the CIFAR-10 test set, None), or (the embedded sample's, a note saying so)."""
+    source, note = cifar_source()
+    return _cifar(source, False), note
 
 
 def cifar_train():
-    """(the CIFAR-10 training set, None), or (None, a note on where to put it)."""
-    return _cifar_split("train", True, "training")
+    """(the CIFAR-10 training set, None), or (the embedded sample's, a note saying so)."""
+    source, note = cifar_source()
+    return _cifar(source, True), note
 
 
 def pretrained_dir() -> Path:
@@ -118,3 +131,32 @@ def pretrained_dir() -> Path:
     from analysis.experiments.reference import PRETRAINED
 
     return Path(os.environ.get(PRETRAINED_ENV, PRETRAINED)).expanduser()
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def weights_sha(model_name: str, stamp: str) -> str:
+    """sha256 of the weights file behind ``model_name`` (``stamp`` notices a replaced file)."""
+    info = _load(model_name).info
+    if isinstance(info.get("sha256"), str):  # the shipped model: checked against its manifest
+        return info["sha256"]
+    return file_digest(info["path"])
+
+
+def model_sha(loaded) -> str:
+    """The key page data are stored under for ``loaded``'s weights."""
+    path = loaded.info.get("path") or str(weights.CIFAR10_FILE)
+    try:
+        stamp = f"{path}:{os.stat(path).st_mtime_ns}"
+    except OSError:
+        stamp = path
+    return weights_sha(loaded.name, stamp)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _images_sha(source: str, train: bool) -> str:
+    return images_digest(_cifar(source, train))
+
+
+def data_sha(train: bool) -> str:
+    """sha256 of the CIFAR-10 split the pages read now (full set or sample), by its pixels."""
+    return _images_sha(cifar_source()[0], train)

@@ -42,7 +42,10 @@ frame = pd.DataFrame([{
     "side arithmetic": r.size_formula, "detail": r.detail, "parameters": r.params,
     "multiply-adds": r.macs, "inputs from": r.towers} for r in rows])
 st.dataframe(frame, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3,
-             column_config={"parameters": st.column_config.NumberColumn(format="localized"),
+             column_config={"side arithmetic": st.column_config.TextColumn(width="large"),
+                            "detail": st.column_config.TextColumn(width="medium"),
+                            "inputs from": st.column_config.TextColumn(width="medium"),
+                            "parameters": st.column_config.NumberColumn(format="localized"),
                             "multiply-adds": st.column_config.NumberColumn(format="localized")})
 
 st.subheader("Where the towers talk")
