@@ -15,7 +15,7 @@ if [ ! -x .venv/bin/python ] || ! cmp -s requirements.txt .venv/.requirements 2>
   cp requirements.txt .venv/.requirements
 fi
 case "${1:-}" in
-  app) shift; exec .venv/bin/streamlit run streamlit_app.py "$@" ;;
+  app) shift; exec .venv/bin/python -m app.serve "$@" ;;  # streamlit run, with the model loaded first
   test) shift; exec .venv/bin/python -m pytest -q "$@" ;;
   download) shift; exec .venv/bin/python -m alexnet.download "$@" ;;
   page-data) shift; exec .venv/bin/python -m analysis.page_data build "$@" ;;

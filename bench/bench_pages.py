@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_pages.py [--pages neighbours,deconvnet]
 
-For every page: a fresh ``streamlit run`` whose HOME is an empty temporary
+For every page: a fresh server (``python -m app.serve``, as ``bash run.sh app``) whose HOME is an empty temporary
 folder (no dataset, no decoded or page-data caches, no torch hub weights),
 then the seconds from opening the page (and, where it needs one, handing
 it a picture) to its first result drawn. The first lines time the cold

@@ -41,9 +41,10 @@ def why_no_browser() -> str | None:
 
 @contextmanager
 def streamlit_server(env: dict, timeout: float = 90.0):
-    """``streamlit run streamlit_app.py`` on a free localhost port; yields its URL."""
+    """The app (``python -m app.serve``, i.e. ``streamlit run streamlit_app.py`` after loading
+    the model) on a free localhost port; yields its URL once it answers."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+    cmd = [sys.executable, "-m", "app.serve",  # what `bash run.sh app` runs
            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
