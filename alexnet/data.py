@@ -27,6 +27,7 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+AUGMENTS = ("crop-flip", "photo")  # BatchIterator's training augmentations
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
 
@@ -112,10 +113,11 @@ def hold_out(data: TensorDataset, n: int, seed: int) -> tuple[TensorDataset, Ten
 def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> TensorDataset:
     """CIFAR-10 from an ImageFolder tree (``train/``, ``test/``) or torchvision's archive.
 
-    ``data_dir`` may hold ``train/`` and ``test/`` class folders (the JPEG tree
-    in ``../shared/datasets``), or torchvision's ``cifar-10-batches-py``;
-    with ``download=True`` torchvision fetches the archive there. It may also
+    ``data_dir`` may hold ``train/`` and ``test/`` class folders of images (e.g.
+    a JPEG export of CIFAR-10), or torchvision's ``cifar-10-batches-py``; with
+    ``download=True`` torchvision fetches the archive there. It may also
     name the embedded sample (``alexnet.sample.SAMPLE_FILE``, 3,000 images).
+    Without ``data_dir``: ``cifar10/`` in ``cache_dir()``.
     """
     split = "train" if train else "test"
     root = Path(data_dir).expanduser() if data_dir else cache_dir() / "cifar10"
@@ -145,9 +147,14 @@ def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> T
 
 def normalize(images: torch.Tensor, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> torch.Tensor:
     """uint8 (N, 3, H, W) -> standardised float32."""
+    return standardise(images.float() / 255.0, mean, std)
+
+
+def standardise(images: torch.Tensor, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> torch.Tensor:
+    """float (N, 3, H, W) in [0, 1] -> (x - mean) / std per channel."""
     m = torch.tensor(mean, device=images.device).view(1, 3, 1, 1)
     s = torch.tensor(std, device=images.device).view(1, 3, 1, 1)
-    return (images.float() / 255.0 - m) / s
+    return (images - m) / s
 
 
 def random_crop_flip(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -174,14 +181,25 @@ class BatchIterator:
     give the same batches, so a resumed run sees exactly what it would have.
 
     ``rank``/``world`` shard every epoch's permutation for DDP.
+
+    ``augment``: "crop-flip" (AK 4.1 at CIFAR scale) or "photo" (wider scale,
+    colour and focus changes; ``alexnet.photo_augment``).
     """
 
     def __init__(self, data: TensorDataset, batch_size: int, *, train: bool, seed: int = 0,
-                 rank: int = 0, world: int = 1, mean=CIFAR10_MEAN, std=CIFAR10_STD):
+                 rank: int = 0, world: int = 1, mean=CIFAR10_MEAN, std=CIFAR10_STD,
+                 augment: str = "crop-flip"):
         if len(data) == 0:
             raise ValueError("the dataset is empty")
+        if augment not in AUGMENTS:
+            raise ValueError(f"unknown augmentation {augment!r}; choose from {', '.join(AUGMENTS)}")
         self.data, self.batch_size, self.train = data, batch_size, train
         self.seed, self.rank, self.world, self.mean, self.std = seed, rank, world, mean, std
+        self.augment, self.pca = augment, None
+        if train and augment == "photo":
+            from .photo_augment import rgb_pca
+
+            self.pca = rgb_pca(data.images)  # AK 4.1: the training set's RGB covariance
 
     def __len__(self) -> int:
         per_rank = len(self.data) // self.world if self.train else len(self.data)
@@ -201,6 +219,11 @@ class BatchIterator:
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
             x = self.data.images[idx]
+            if self.train and self.pca is not None:
+                from .photo_augment import photo_augment
+
+                yield standardise(photo_augment(x, g, *self.pca), self.mean, self.std), self.data.labels[idx]
+                continue
             if self.train:
                 x = random_crop_flip(x, g)
             yield normalize(x, self.mean, self.std), self.data.labels[idx]

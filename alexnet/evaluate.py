@@ -93,8 +93,11 @@ def main(argv=None) -> None:
     p.add_argument("--data-dir", default=None, help="CIFAR-10 folder with test/<class>/ images")
     p.add_argument("--download", action="store_true", help="let torchvision download CIFAR-10")
     p.add_argument("--ten-crop", action="store_true", help="also report 10-crop errors")
+    p.add_argument("--shifted", action="store_true",
+                   help="also report top-1 on the shifted test set (alexnet/shifted.py: zoom, blur, "
+                        "JPEG, colour, contrast) and the calibration error (cifar10 only)")
     p.add_argument("--batch-size", type=int, default=250)
-    p.add_argument("--limit", type=int, default=0, help="only N test images")
+    p.add_argument("--limit", type=int, default=0, help="evaluate N test images, a fixed random subset (0: all)")
     p.add_argument("--workers", type=int, default=4, help="image decoding processes (imagenet-folder)")
     a = p.parse_args(argv)
 
@@ -117,6 +120,25 @@ def main(argv=None) -> None:
     print("single crop:", evaluate(model, single, progress=True))
     if a.ten_crop:
         print("10-crop:    ", evaluate(model, ten, ten_crop=crops, progress=True))
+    if a.shifted and a.dataset == "cifar10":
+        _print_shifted(model, loaded, data)
+
+
+def _print_shifted(model, loaded, data) -> None:
+    """Top-1 per shift, and ECE with the model's own temperature (1 if it has none)."""
+    from .calibration import reliability
+    from .shifted import SHIFTS, shifted_set
+    from .trust import logits_of
+
+    t = getattr(loaded, "temperature", 1.0)
+    ece = reliability((logits_of(model, data.images, loaded.mean, loaded.std) / t).softmax(1), data.labels).ece
+    print(f"calibration: expected calibration error {ece:.2%} (15 bins, temperature {t:.3f})")
+    accs = []
+    for name in SHIFTS:
+        logits = logits_of(model, shifted_set(data.images, name), loaded.mean, loaded.std)
+        accs.append(float((logits.argmax(1) == data.labels).double().mean()))
+        print(f"shifted ({name:8s}): top-1 accuracy {accs[-1]:.2%}")
+    print(f"shifted (mean    ): top-1 accuracy {sum(accs) / len(accs):.2%} on {len(data)} images per shift")
 
 
 if __name__ == "__main__":

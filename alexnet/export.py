@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_checkpoint, save_atomic
-from .data import BatchIterator, cifar_ten_crop, load_cifar10, normalised_black
-from analysis.filters import tower_summary
+from .data import BatchIterator, cifar_ten_crop, hold_out, load_cifar10, normalised_black
+from analysis.filters import tower_split_test, tower_summary
 
 from .evaluate import evaluate
 from .model import AlexNet, AlexNetConfig
@@ -73,10 +73,28 @@ def colour_report(model, model_config: dict, seed: int) -> dict:
                        "AK Fig. 3 shows a sharp split (one tower grey edges, the other colour "
                        "blobs), so a gap this size is " +
                        ("a weak form of it" if means[hi] - means[lo] < 0.25 else "that split"))
+    split = tower_split_test(model)
+    if split is not None:
+        reading.append(f"permutation test of the gap (B - A = {split.difference:+.2f}): p = "
+                       f"{split.p_value:.3g}, " + ("significant" if split.significant else
+                                                   "not significant: no reliable split"))
     return {"definition": "the share of a kernel's energy that is not grey: 0 for a grey-level "
                           "kernel, 1 for a colour-opponent one, about 2/3 for independent noise "
                           "per colour (analysis.filters.colour_specificity)",
             "towers": trained, "at_initialisation": start, "reading": reading}
+
+
+def _trust(loaded, cfg: dict, data_dir, test) -> dict:
+    """Calibration, the unsure threshold and shifted accuracy (alexnet.trust),
+    fitted on the run's held-out training images; a note when it held none out."""
+    from .trust import trust_report
+
+    if not cfg.get("val_split"):
+        return {"calibration": {"note": "this run held out no training images (--val-split), so "
+                                        "no temperature was fitted: probabilities are the raw softmax"}}
+    _, held = hold_out(load_cifar10(data_dir, train=True), cfg["val_split"], cfg["seed"])
+    return trust_report(loaded.model, loaded.mean, loaded.std, held, test, seed=0,
+                        progress=lambda what: print(f"measuring trust: {what}", flush=True))
 
 
 def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
@@ -131,6 +149,7 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
         "test": {"images": single.n, "top1_accuracy": 1 - single.top1, "top5_accuracy": 1 - single.top5,
                  "ten_crop_top1_accuracy": 1 - ten.top1, "ten_crop_top5_accuracy": 1 - ten.top5},
         "conv1_colour_specificity": colour_report(loaded.model, ckpt["model_config"], cfg["seed"]),
+        **_trust(loaded, cfg, data_dir, test),
         "snapshots": snaps,
         "history": history,
     }

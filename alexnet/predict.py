@@ -20,12 +20,30 @@ from .weights import LoadedModel
 
 @dataclass
 class Prediction:
-    """The k most probable classes, best first."""
+    """The k most probable classes, best first.
+
+    ``temperature`` is the one the probabilities were divided by (1: the raw
+    softmax). ``unsure`` is None when the weights carry no threshold, else
+    whether the picture scored below it (``alexnet.calibration``).
+    """
 
     classes: list[str]
     probs: list[float]
     indices: list[int]
     crops: int  # 1 or 10
+    temperature: float = 1.0
+    unsure: bool | None = None
+    score: float | None = None
+    threshold: float | None = None
+
+
+def calibration_of(loaded: LoadedModel) -> tuple[float, dict | None]:
+    """(temperature, unsure rule or None) from the weights' manifest; (1, None) without one."""
+    t = float(loaded.info.get("calibration", {}).get("temperature", 1.0))
+    rule = loaded.info.get("unsure")
+    if rule is None:
+        return t, None
+    return t, {"score": rule["score"], "threshold": rule["scores"][rule["score"]]["threshold"]}
 
 
 def _uint8_square(image, side: int) -> torch.Tensor:
@@ -36,28 +54,57 @@ def _uint8_square(image, side: int) -> torch.Tensor:
     return tf(image.convert("RGB"))[None]
 
 
+def seen_by_net(loaded: LoadedModel, image) -> torch.Tensor:
+    """The picture as the net gets it, before normalisation: uint8 (S, S, 3).
+
+    ``loaded.preprocess`` without its last two steps (to float, normalise).
+    """
+    from torchvision.transforms import v2 as T
+
+    steps = loaded.preprocess_steps()[:-2]
+    return T.Compose(steps)(image.convert("RGB")).permute(1, 2, 0)
+
+
 @torch.no_grad()
-def class_probabilities(loaded: LoadedModel, image, use_ten_crop: bool = False) -> torch.Tensor:
-    """(classes,) softmax probabilities for one PIL image; the model's mode is left as it is."""
+def _logits(loaded: LoadedModel, image, use_ten_crop: bool) -> torch.Tensor:
+    """(1, classes) logits of the centre crop, or (10, classes) of the ten crops."""
     model = loaded.model
     device = next(model.parameters()).device
     if not use_ten_crop:
-        return model(loaded.preprocess(image).to(device)).softmax(-1)[0]
+        return model(loaded.preprocess(image).to(device))
     s = loaded.input_size
     if s == 32:
         crops = cifar_ten_crop(_uint8_square(image, 32))  # (1, 10, 3, 32, 32)
     else:
         crops = ten_crop(_uint8_square(image, 256), s)  # (1, 10, 3, 224, 224), AK 4.1
     x = normalize(crops.flatten(0, 1), loaded.mean, loaded.std).to(device)  # (10, 3, s, s)
-    return model(x).softmax(-1).mean(0)
+    return model(x)
+
+
+def class_probabilities(loaded: LoadedModel, image, use_ten_crop: bool = False) -> torch.Tensor:
+    """(classes,) probabilities for one PIL image, calibrated with the weights'
+    temperature when they carry one (10 crops: their softmaxes averaged, AK 4.1).
+    The model's mode is left as it is."""
+    t, _ = calibration_of(loaded)
+    return (_logits(loaded, image, use_ten_crop) / t).softmax(-1).mean(0)
 
 
 def predict(loaded: LoadedModel, image, k: int = 5, use_ten_crop: bool = False) -> Prediction:
     """The top ``k`` classes for one PIL image (``k`` is capped at the number of classes)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    probs = class_probabilities(loaded, image, use_ten_crop)
+    from .calibration import unsure_scores
+
+    t, rule = calibration_of(loaded)
+    logits = _logits(loaded, image, use_ten_crop)
+    probs = (logits / t).softmax(-1).mean(0)
     top = probs.topk(min(k, probs.numel()))
     idx = top.indices.tolist()
-    return Prediction([loaded.classes[i] for i in idx], top.values.tolist(), idx,
-                      10 if use_ten_crop else 1)
+    pred = Prediction([loaded.classes[i] for i in idx], top.values.tolist(), idx,
+                      10 if use_ten_crop else 1, temperature=t)
+    if rule is not None:  # scored on the centre crop, as the threshold was set
+        centre = logits[4:5] if use_ten_crop else logits
+        pred.score = float(unsure_scores(centre.float().cpu(), t, rule["score"])[0])
+        pred.threshold = rule["threshold"]
+        pred.unsure = pred.score < pred.threshold
+    return pred

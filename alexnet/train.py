@@ -108,7 +108,7 @@ def _data(cfg: TrainConfig, rank: int, world: int):
         keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.limit]
         train.images, train.labels = train.images[keep], train.labels[keep]
     batches = BatchIterator(train, cfg.batch_size, train=True, seed=cfg.seed, rank=rank, world=world,
-                            mean=mean, std=std)
+                            mean=mean, std=std, augment=cfg.augment)
     val_batches = list(BatchIterator(val, 500, train=False, mean=mean, std=std).epoch(0))
     return batches, lambda: val_batches, train.classes
 
@@ -241,7 +241,7 @@ def train(cfg: TrainConfig):
         for step, (x, y) in enumerate(bar):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             logits = net(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
             # Every rank must see the same verdict, or the others wait forever.
             mean_loss = _all_sum([loss.item()], world)[0] / world
             if not math.isfinite(mean_loss):

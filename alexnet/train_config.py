@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+from .data import AUGMENTS
+
 
 @dataclass
 class TrainConfig:
@@ -19,7 +21,7 @@ class TrainConfig:
     download: bool = False  # let torchvision download CIFAR-10 into data_dir
     dataset: str = "cifar10"  # cifar10, folder (small, in memory) or imagenet-folder (streamed)
     out: str = "runs/alexnet"  # folder for last.pt, metrics.jsonl and snapshots/
-    variant: str = "cifar"  # cifar (32x32) or imagenet (224x224)
+    variant: str = "cifar"  # cifar (32x32), imagenet (224x224), or torchvision (224; with --towers 1 --no-lrn)
     activation: str = "relu"  # relu or tanh (AK 3.1)
     lrn: bool = True  # local response normalisation after conv1 and conv2 (AK 3.3)
     overlapping_pool: bool = True  # 3x3 stride-2 pools (AK 3.4); off: 2x2 stride 2
@@ -35,11 +37,14 @@ class TrainConfig:
     weight_decay: float = 5e-4  # L2 weight decay
     schedule: str = "plateau"  # "plateau" (AK 5), "onecycle", or "constant"
     patience: int = 3  # plateau: epochs without improvement before lr /= 10
-    seed: int = 0  # initial weights, data order, augmentation and dropout
+    label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform; 0: the paper's loss
+    augment: str = "crop-flip"  # crop-flip: AK 4.1 at 32x32; photo: also scale, colour, PCA noise
+    #   and blur (alexnet/photo_augment.py), for photos that are not framed like CIFAR-10
+    seed: int = 0  # initial weights, data order, augmentation, dropout, --limit and --val-split images
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...
     tower_devices: str = ""  # e.g. "cuda:0,cuda:1": tower A and B on two devices
     snapshot_epochs: str = "1,2,5,10,20"  # conv weights kept for ZF Fig. 4; the last is added
-    limit: int = 0  # use only the first N training images (quick checks)
+    limit: int = 0  # train on N training images, a random subset fixed by --seed (0: all; quick checks)
     val_split: int = 0  # hold out N training images (chosen by --seed) as the validation set;
     #   0: validate on the val/ or test/ folder. The paper's lr drops watched a validation set
     #   (AK 5) and CIFAR-10 has none, so --val-split 5000 is the faithful choice with
@@ -104,6 +109,13 @@ def check(cfg: TrainConfig) -> None:
     if cfg.dataset == "imagenet-folder" and cfg.variant == "cifar":
         raise SystemExit("--dataset imagenet-folder feeds 224x224 crops (AK 4.1): "
                          "use --variant imagenet (or torchvision)")
+    if not 0 <= cfg.label_smoothing < 1:
+        raise SystemExit(f"--label-smoothing must be in [0, 1), got {cfg.label_smoothing}")
+    if cfg.augment not in AUGMENTS:
+        raise SystemExit(f"unknown --augment {cfg.augment!r}; choose from {', '.join(AUGMENTS)}")
+    if cfg.augment != "crop-flip" and cfg.dataset == "imagenet-folder":
+        raise SystemExit("--augment applies to in-memory datasets (cifar10, folder); "
+                         "imagenet-folder always uses the paper's pipeline (AK 2, 4.1)")
     if cfg.val_split < 0:
         raise SystemExit(f"--val-split must be 0 (use the val/ or test/ folder) or a number of "
                          f"training images to hold out, got {cfg.val_split}")

@@ -61,15 +61,19 @@ class LoadedModel:
     input_size: int
     info: dict
 
-    def preprocess(self, image) -> torch.Tensor:
-        """A PIL image -> (1, 3, S, S) normalised tensor, as the weights were trained."""
+    def preprocess_steps(self) -> list:
+        """torchvision v2 transforms: PIL image -> (3, S, S) normalised tensor."""
         from torchvision.transforms import v2 as T
 
         s = self.input_size
         steps = [T.Resize(s), T.CenterCrop(s)] if s == 32 else [T.Resize(256), T.CenterCrop(s)]
-        tf = T.Compose([T.ToImage(), *steps, T.ToDtype(torch.float32, scale=True),
-                        T.Normalize(self.mean, self.std)])
-        return tf(image.convert("RGB"))[None]
+        return [T.ToImage(), *steps, T.ToDtype(torch.float32, scale=True), T.Normalize(self.mean, self.std)]
+
+    def preprocess(self, image) -> torch.Tensor:
+        """A PIL image -> (1, 3, S, S) normalised tensor, as the weights were trained."""
+        from torchvision.transforms import v2 as T
+
+        return T.Compose(self.preprocess_steps())(image.convert("RGB"))[None]
 
 
 def sha256(path) -> str:

@@ -106,3 +106,40 @@ def tower_colour(model, threshold: float = 0.5) -> list[TowerColour]:
 def tower_summary(model, threshold: float = 0.5) -> list[dict]:
     """``tower_colour`` as JSON-ready dicts (used by ``alexnet.export`` for the manifest)."""
     return [t.to_dict() for t in tower_colour(model, threshold)]
+
+
+@dataclass
+class SplitTest:
+    """Is one tower more colour-specific than the other, beyond chance?"""
+
+    difference: float  # mean score of tower B minus tower A
+    p_value: float  # two-sided: kernels shuffled between the towers at random
+    permutations: int
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < 0.05
+
+
+def split_test(a: torch.Tensor, b: torch.Tensor, permutations: int = 10_000, seed: int = 0) -> SplitTest:
+    """Permutation test of mean(b) - mean(a): how often a random relabelling of
+    the pooled scores gives a gap at least as large (p = (hits + 1) / (n + 1))."""
+    if permutations < 1:
+        raise ValueError(f"permutations must be at least 1, got {permutations}")
+    pooled = torch.cat([a, b]).double()
+    observed = float(b.double().mean() - a.double().mean())
+    g = torch.Generator().manual_seed(seed)
+    order = torch.rand(permutations, len(pooled), generator=g).argsort(1)  # one shuffle per row
+    shuffled = pooled[order]
+    gaps = shuffled[:, len(a):].mean(1) - shuffled[:, :len(a)].mean(1)
+    hits = int((gaps.abs() >= abs(observed) - 1e-12).sum())
+    return SplitTest(observed, (hits + 1) / (permutations + 1), permutations)
+
+
+@takes_any_alexnet
+def tower_split_test(model, permutations: int = 10_000, seed: int = 0) -> SplitTest | None:
+    """``split_test`` on conv1's colour specificity, tower A vs B; None for a one-tower net."""
+    towers = tower_colour(model)
+    if len(towers) != 2:
+        return None
+    return split_test(towers[0].scores, towers[1].scores, permutations, seed)

@@ -178,3 +178,24 @@ def sweep(amounts, values, title: str, x_title: str, y_title: str, names=None,
     if percent:
         fig.update_yaxes(range=[0, 1], tickformat=".0%")
     return fig
+
+
+def reliability(block: dict, title: str) -> go.Figure:
+    """Reliability diagram: accuracy against confidence per bin, the diagonal
+    being perfect calibration; bar widths are the bins, hover gives counts."""
+    edges, acc, conf, n = block["edges"], block["accuracy"], block["confidence"], block["count"]
+    mids = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+    keep = [i for i, k in enumerate(n) if k]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=[mids[i] for i in keep], y=[acc[i] for i in keep], width=edges[1] - edges[0],
+                         name="accuracy", marker_color="#4c78a8",
+                         customdata=[[n[i], conf[i]] for i in keep],
+                         hovertemplate="accuracy %{y:.1%}<br>mean confidence %{customdata[1]:.1%}"
+                                       "<br>%{customdata[0]} images<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                             line=dict(dash="dash", color="grey")))
+    fig.update_layout(title=title, font=FONT, height=320, margin=dict(l=10, r=10, t=50, b=40),
+                      xaxis=dict(title="confidence (top probability)", range=[0, 1], tickformat=".0%"),
+                      yaxis=dict(title="accuracy", range=[0, 1], tickformat=".0%"),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig

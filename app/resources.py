@@ -17,7 +17,7 @@ from PIL import Image
 from alexnet import weights
 from alexnet.checkpoint import CheckpointError
 from alexnet.images import ImageError, load_image
-from alexnet.predict import Prediction, predict
+from alexnet.predict import Prediction, predict, seen_by_net
 from alexnet.sample import SAMPLE_FILE
 from analysis.page_data import file_digest, images_digest
 
@@ -52,6 +52,15 @@ def model(name: str) -> tuple[weights.LoadedModel | None, str | None]:
     except OSError as e:  # reading the file itself failed, e.g. no permission
         return None, (f"the weights file {e.filename} cannot be read ({e.strerror}): "
                       "check its permissions")
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def seen(model_name: str, image_bytes: bytes):
+    """The picture as the model gets it (``alexnet.predict.seen_by_net``), as (S, S, 3) uint8."""
+    loaded, note = model(model_name)
+    if loaded is None:
+        raise RuntimeError(note)
+    return seen_by_net(loaded, load_image(image_bytes)).numpy()
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))  # run as a script: the repository root holds the packages
 
-from app_fixtures import cifar_env, png_bytes  # noqa: E402
-from browser_session import chromium, streamlit_server, upload, wait_for_top5, why_no_browser  # noqa: E402
+from tests.app_fixtures import cifar_env, png_bytes  # noqa: E402
+from tests.browser_session import chromium, streamlit_server, upload, wait_for_top5, why_no_browser  # noqa: E402
 
 
 def one_run(env: dict, tmp: Path, uploads: int, seed: int) -> tuple[float, list[float]]:

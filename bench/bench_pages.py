@@ -21,11 +21,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))  # run as a script: the repository root holds the packages
 
-from app_fixtures import png_bytes  # noqa: E402
-from browser_session import (PAGES, TIMEOUT_MS, chromium, fresh_env, streamlit_server,  # noqa: E402
-                             upload, why_no_browser)
+from tests.app_fixtures import png_bytes  # noqa: E402
+from tests.browser_session import (PAGES, TIMEOUT_MS, chromium, fresh_env,  # noqa: E402
+                                   streamlit_server, upload, why_no_browser)
+
 
 def time_page(browser, name: str, picture: Path) -> tuple[float, float]:
     """(server launch to first result, page opened to first result), on a fresh server."""

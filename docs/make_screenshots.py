@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from browser_session import chromium, streamlit_server, upload, wait_for_top5  # noqa: E402
+sys.path.insert(0, str(ROOT))  # run as a script: the repository root holds the packages
+from tests.browser_session import chromium, streamlit_server, upload, wait_for_top5  # noqa: E402
 
 PAGES = ["architecture", "filters", "deconvnet", "occlusion", "invariance", "experiments"]
 

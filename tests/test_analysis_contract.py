@@ -1,4 +1,4 @@
-"""What every analysis promises (STYLE habit 4, captum's habit): it leaves no
+"""What every analysis promises (README, "Analyses as a library"; captum's habit): it leaves no
 hook behind, also when the forward pass fails half-way; it never changes the
 model's mode, its requires_grad flags or its weights."""
 
@@ -8,8 +8,7 @@ from torch import nn
 
 import analysis
 from alexnet.model import AlexNet, AlexNetConfig
-
-NARROW = (16, 32, 32, 32, 32, 64, 64)
+from tests.nets import NARROW
 
 
 class Broken(nn.Module):

@@ -6,7 +6,6 @@ The browser end of the same story (a real upload in Chromium) is test_browser.py
 import base64
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,8 @@ from streamlit.testing.v1 import AppTest
 from alexnet.images import load_image
 from alexnet.weights import load_model
 
-from app_fixtures import cifar_env, png_bytes
+from tests.app_fixtures import cifar_env, png_bytes
+from tests.waiting import PROCESS_BOUND, wait_until
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 300  # seconds per script run: generous, a loaded CI machine can be slow
@@ -44,11 +44,12 @@ def charts(at):
 
 
 def computed(at, timeout=300):
-    """Rerun until no page data is being computed in the background (app.jobs)."""
-    end = time.time() + timeout
+    """Rerun once the page data being computed in the background (app.jobs) are done."""
+    from app import jobs
+
     while any("computed once for this server" in p.proto.text for p in at.get("progress")):
-        assert time.time() < end, "page data took too long"
-        time.sleep(0.5)
+        for job in list(jobs._server()[1].values()):  # AppTest runs the app in this process
+            assert job.done.wait(timeout), f"{job.label} took more than {timeout} s"
         at.run()
     assert not at.exception, at.exception
     return at
@@ -75,12 +76,18 @@ def test_upload_gives_five_predictions_matching_the_model(app, env):
     bar = fig["data"][0]
     classes, probs = bar["y"], bar["x"]
     assert len(classes) == 5 and probs == sorted(probs, reverse=True)
-    # Independent of the app: the registry's model on the same picture.
+    # Independent of the app: the registry's model on the same picture, divided by
+    # the manifest's temperature when it has one.
     loaded = load_model("cifar10")
+    t = loaded.info.get("calibration", {}).get("temperature", 1.0)
     with torch.no_grad():
-        ref = loaded.model(loaded.preprocess(load_image(data))).softmax(-1)[0].topk(5)
+        ref = (loaded.model(loaded.preprocess(load_image(data))) / t).softmax(-1)[0].topk(5)
     assert classes == [loaded.classes[i] for i in ref.indices.tolist()]
     assert probs == pytest.approx(ref.values.tolist(), abs=1e-5)
+    # Beside the upload: the 32x32 picture the net sees, and the classes it knows.
+    assert any("what the net sees: 32x32" in str(e.proto) for e in app.main if type(e).__name__ == "Image")
+    assert any("The 10 classes this model knows: airplane" in c.value for c in app.caption)
+    assert app.expander and "how far to trust" in app.expander[0].label
 
     app.toggle(key="ten_crop").set_value(True).run()
     (fig,) = charts(app)
@@ -154,6 +161,13 @@ def test_filters_page(app):
     assert len(figs) == 3  # two tower grids and the colour histogram
     assert [f["data"][0]["type"] for f in figs] == ["image", "image", "histogram"]
     assert [m.label for m in app.metric] == ["tower A: mean score", "tower B: mean score"]
+    # The split's verdict, with the p-value the analysis computes for this model.
+    from analysis.filters import tower_split_test
+
+    split = tower_split_test(load_model("cifar10").model)
+    said = [m.value for m in app.markdown if "Permutation test" in m.value]
+    assert len(said) == 1 and ("not significant" in said[0]) == (not split.significant)
+    assert f"{split.difference:+.2f}" in said[0]
 
 
 def test_deconvnet_page_projects_the_picture(app):
@@ -356,19 +370,15 @@ def test_experiments_page_when_tanh_never_reached_the_target(app, pretrained):
     assert m["relu: epochs to 25%"] == "2.25 ± 0.35"
 
 
-def _wait_for(app, cond, timeout=180):
-    end = time.time() + timeout
-    while not cond():
-        assert time.time() < end, "timed out waiting for the job"
-        time.sleep(0.5)
-        app.run()
-        assert not app.exception, app.exception
-
-
 def live_chart(app):
     return [f for f in charts(app) if "(this run)" in f["layout"]["title"]["text"]]
 
 
+def _has_curves(job) -> bool:
+    return bool((job.progress().get("partial") or {}).get("curves"))
+
+
+@pytest.mark.slow
 def test_experiments_page_runs_jobs_and_stops_one(app, pretrained, tmp_path, monkeypatch):
     """Two real background jobs at once on the 30 fixture images: one runs to the end, one is stopped."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the session's job folders go here
@@ -381,7 +391,10 @@ def test_experiments_page_runs_jobs_and_stops_one(app, pretrained, tmp_path, mon
     try:
         assert all(str(tmp_path) in str(j.dir) for j in jobs)
         assert stopped.running() and not app.button(key="exp_lrn_stop").proto.disabled
-        _wait_for(app, lambda: len(live_chart(app)) == 2)  # the curves appear while they train
+        # The curves appear while they train: once both workers have written some, one rerun shows them.
+        wait_until(lambda: _has_curves(done) and _has_curves(stopped), what="curves from both jobs")
+        app.run()
+        assert not app.exception and len(live_chart(app)) == 2
         progress = [p.proto.text for p in app.get("progress")]
         assert any(t.startswith("Running: no-lrn") or t.startswith("Running: lrn") for t in progress), \
             (progress, [e.value for e in app.error])
@@ -391,7 +404,9 @@ def test_experiments_page_runs_jobs_and_stops_one(app, pretrained, tmp_path, mon
         assert not app.button(key="exp_lrn_start").proto.disabled
         assert app.button(key="exp_lrn_stop").proto.disabled
         assert any("Stopped" in w.value for w in app.warning) and stopped.result() is None
-        _wait_for(app, lambda: any("Finished" in s.value for s in app.success))
+        assert done.wait(PROCESS_BOUND), "the quick relu-tanh job still ran"
+        app.run()
+        assert any("Finished" in s.value for s in app.success), [e.value for e in app.error]
     finally:
         for j in jobs:
             j.stop()

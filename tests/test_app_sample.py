@@ -18,8 +18,9 @@ from alexnet.images import load_image
 from alexnet.sample import load_sample
 from alexnet.weights import CIFAR10_FILE, load_model
 from analysis.page_data import SHIPPED
+from app import jobs
 
-from app_fixtures import png_bytes
+from tests.app_fixtures import png_bytes
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 pytestmark = pytest.mark.skipif(not CIFAR10_FILE.is_file(), reason="the shipped model is not here")
@@ -122,11 +123,9 @@ def test_the_download_buttons_offline_say_what_to_copy_where(fresh, tmp_path):
     for key, copy in (("download_download-imagenet", "alexnet-owt-7be5be79.pth"),
                       ("download_download-cifar10", "cifar-10-python.tar.gz")):
         at.sidebar.button(key=key).click().run()
-        end = time.time() + 300
-        while not any(copy in e.value for e in at.sidebar.error):
-            assert time.time() < end, "the download neither failed nor finished"
-            time.sleep(1)
-            at.run()
+        job = jobs.running(key.removeprefix("download_"))  # AppTest runs the app in this process
+        assert job.done.wait(300), "the download neither failed nor finished"
+        at.run()
         (message,) = [e.value for e in at.sidebar.error if copy in e.value]
         assert message.startswith("could not download https://") and "\n" not in message
         assert f"copy it to {tmp_path}" in message

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import cifar_env, png_bytes
-from browser_session import (PAGES, chromium, fresh_env, streamlit_server, upload, wait_for_top5,
-                             why_no_browser)
+from tests.app_fixtures import cifar_env, png_bytes
+from tests.browser_session import (PAGES, chromium, fresh_env, streamlit_server, upload,
+                                   wait_for_top5, why_no_browser)
 
 REASON = why_no_browser()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")

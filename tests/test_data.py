@@ -4,7 +4,6 @@ torchvision's own CIFAR-10 and ImageFolder readers with ToTensor + Normalize,
 CIFAR-10's published class names and statistics, and torchvision's TenCrop."""
 
 import pickle
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,13 +17,10 @@ from alexnet.augment import FolderStream, PCALighting, open_image_folder, pca_ba
 from alexnet.data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, BatchIterator, cifar_ten_crop,
                           load_cifar10, normalised_black, random_crop_flip, ten_crop)
 
-sys.path.insert(0, str(Path(__file__).parent))
-from synthetic_data import class_image, make_image_folder  # noqa: E402
+from tests.synthetic_data import class_image, make_image_folder
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def test_ten_crop_geometry():
@@ -90,6 +86,7 @@ def test_train_transform_shapes_and_stream(tmp_path):
     s = FolderStream(root / "train", 4, tf, train=True, seed=3, workers=2)
     assert s.classes == ("class0", "class1") and len(s) == 3
     a, b = list(s.epoch(1)), list(s.epoch(1))
+    assert len(a) == len(b) == 3  # zip below would pass on two empty epochs
     assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b))
     c = list(s.epoch(2))
     assert not torch.equal(torch.cat([x for x, _ in a]), torch.cat([x for x, _ in c]))

@@ -9,12 +9,12 @@ from torch import nn
 
 from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.weights import TORCHVISION_CONFIG
+from tests.nets import SMALL_FC
 from analysis._layers import Box, receptive_field
 from analysis.deconv import project
 
 # captum warns that it sets requires_grad and hooks ReLUs; both are expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:.*(require gradients|backward hooks):UserWarning")
-SMALL_FC = (64, 192, 384, 256, 256, 64, 64)  # torchvision conv widths; small fc6/fc7 keep tests fast
 
 
 class Hand(nn.Module):
@@ -149,15 +149,19 @@ def test_projection_lies_in_receptive_field(activation):
 def test_bad_input_names_choices():
     model = AlexNet(AlexNetConfig(variant="cifar", num_classes=10))
     x = torch.randn(1, 3, 32, 32)
-    with pytest.raises(KeyError, match="conv1, act1"):
-        project(model, x, "conv9", 0)
-    with pytest.raises(KeyError, match="pool5"):
-        project(model, x, "fc6", 0)  # not a spatial map
-    with pytest.raises(ValueError, match=r"\[0, 128\)"):
-        project(model, x, "conv5", 128)
-    with pytest.raises(ValueError, match="16x16"):
-        project(model, x, "conv2", 0, position=(16, 0))
-    with pytest.raises(ValueError, match="float batch"):
-        project(model, torch.zeros(1, 3, 32, 32, dtype=torch.uint8), "conv2", 0)
-    for m in model.modules():
-        assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+    forward_passes = []  # a bad name, channel or batch is refused before any work is done
+    handle = model.layer("conv1").register_forward_pre_hook(lambda *a: forward_passes.append(1))
+    try:
+        with pytest.raises(KeyError, match="conv1, act1"):
+            project(model, x, "conv9", 0)
+        with pytest.raises(KeyError, match="pool5"):
+            project(model, x, "fc6", 0)  # not a spatial map
+        with pytest.raises(ValueError, match=r"\[0, 128\)"):
+            project(model, x, "conv5", 128)
+        with pytest.raises(ValueError, match="float batch"):
+            project(model, torch.zeros(1, 3, 32, 32, dtype=torch.uint8), "conv2", 0)
+        assert not forward_passes
+        with pytest.raises(ValueError, match="16x16"):  # the map's size is known only after the pass
+            project(model, x, "conv2", 0, position=(16, 0))
+    finally:
+        handle.remove()

@@ -4,7 +4,6 @@ import json
 import math
 import os
 import signal
-import time
 from dataclasses import replace
 
 import pytest
@@ -17,6 +16,7 @@ from analysis.experiments import (ExperimentConfig, ExperimentJob, ExperimentRes
                                   run_lrn_ablation, run_relu_tanh)
 from analysis.experiments.runs import input_transform
 from analysis.experiments.__main__ import main as cli
+from tests.waiting import PROCESS_BOUND, wait_until
 
 TINY = ExperimentConfig(lrs={"relu": (0.05, 0.1), "tanh": (0.05,)}, init="default",
                         inputs="standardised", widths=(4, 4, 8), epochs=2.0, sweep_epochs=0.5, batch_size=32,
@@ -65,9 +65,18 @@ def test_centred_raw_inputs_are_the_pixels_minus_the_mean_image(data):
     pixels = data.images.numpy().astype(np.float64)
     expected = pixels[:5] - pixels.mean(axis=0)
     np.testing.assert_allclose(to_input(data.images[:5]).numpy(), expected, atol=1e-3)
-    r = run_relu_tanh(replace(TINY, inputs="centred-raw", init="paper-gaussian",
-                              lrs={"relu": (0.001,), "tanh": (0.001,)}, epochs=1.0), data)
-    assert all(0 <= e <= 1 for c in r.curves.values() for e in c.train_error)
+    cfg = replace(TINY, inputs="centred-raw", init="paper-gaussian", lrs={"relu": (0.001,), "tanh": (0.001,)},
+                  epochs=1.0)
+    # Why the paper's inputs matter (config.py): 0-255 pixels minus the mean and
+    # N(0, 0.01) weights give conv1 pre-activations of std ~5, where tanh saturates.
+    net = FourLayerCNN("tanh", cfg.widths)
+    net.load_state_dict(initial_state(cfg))
+    with torch.no_grad():
+        assert 3 < net.layers.conv1(to_input(data.images[:64])).std() < 8
+    r = run_relu_tanh(cfg, data)
+    for c in r.curves.values():  # 256 images, batch 32: a record every 2 of the 8 steps
+        assert c.epochs == pytest.approx([0.25, 0.5, 0.75, 1.0])
+        assert all(0 <= e <= 1 for e in c.train_error)
 
 
 def test_initial_state_is_the_seeds_and_leaves_the_global_rng_alone():
@@ -164,7 +173,17 @@ def test_no_data_is_refused(tmp_path, capsys):
     assert "invalid choice: 'huge' (choose from 'quick', 'full')" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="no reference results"):
         load_reference("relu-tanh", folder=tmp_path)
-    assert preset("relu-tanh", "full").validate() and preset("lrn", "quick").validate()
+
+
+@pytest.mark.parametrize("experiment", ["relu-tanh", "lrn"])
+def test_presets_are_valid_copies_and_full_is_what_the_shipped_reference_ran(experiment):
+    for name in ("quick", "full"):
+        preset(experiment, name).validate()  # raises on an impossible setting
+    mine = preset(experiment, "full")
+    mine.lrs["relu"] = (9.0,)
+    assert preset(experiment, "full").lrs["relu"] != (9.0,)  # a copy: the preset itself is unchanged
+    # The shipped numbers (README, pretrained/) came from exactly this preset.
+    assert load_reference(experiment)["config"] == preset(experiment, "full").to_dict()
 
 
 # --- background jobs: a real worker process over a real ImageFolder tree ---------------
@@ -183,23 +202,20 @@ def data_dir(tmp_path_factory):
     return root
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))  # the worker inherits it
+def _ended(job) -> bool:
+    """Waits on the worker process itself; the bound only catches a hung worker."""
+    if not job.wait(PROCESS_BOUND):
+        job.stop(timeout=0)
+        raise AssertionError(f"the worker in {job.dir} still ran after {PROCESS_BOUND:.0f} s: killed")
+    return True
 
 
-def _wait(cond, timeout=300):  # generous: a loaded CI box is slow to start torch
-    end = time.time() + timeout
-    while not cond():
-        assert time.time() < end, "timed out"
-        time.sleep(0.1)
-
-
-def test_jobs_finish_side_by_side(tmp_path, data_dir, cache):
+@pytest.mark.slow
+def test_jobs_finish_side_by_side(tmp_path, data_dir, isolated_cache):
     cfg = replace(TINY, epochs=1.0, lrs={"relu": (0.05,), "tanh": (0.05,)})
     a = ExperimentJob.start(tmp_path / "a", "relu-tanh", cfg, data_dir, threads=1)
     b = ExperimentJob.start(tmp_path / "b", "lrn", replace(cfg, activations=("relu",)), data_dir, threads=1)
-    _wait(lambda: not a.running() and not b.running())
+    assert _ended(a) and _ended(b)
     assert a.progress()["state"] == "done", (tmp_path / "a" / "worker.log").read_text()
     assert b.progress()["state"] == "done", (tmp_path / "b" / "worker.log").read_text()
     ra = ExperimentJob.attach(tmp_path / "a").result()
@@ -208,7 +224,8 @@ def test_jobs_finish_side_by_side(tmp_path, data_dir, cache):
     assert set(b.result().test_error) == {"no-lrn", "lrn"}
 
 
-def test_stopped_or_killed_jobs_leave_no_half_written_results(tmp_path, data_dir, cache):
+@pytest.mark.slow
+def test_stopped_or_killed_jobs_leave_no_half_written_results(tmp_path, data_dir, isolated_cache):
     cfg = replace(TINY, epochs=200.0, lrs={"relu": (0.05,), "tanh": (0.05,)})
     soft = ExperimentJob.start(tmp_path / "soft", "relu-tanh", cfg, data_dir, threads=1)
     hard = ExperimentJob.start(tmp_path / "hard", "relu-tanh", cfg, data_dir, threads=1)
@@ -220,10 +237,15 @@ def test_stopped_or_killed_jobs_leave_no_half_written_results(tmp_path, data_dir
         parsed += 1
         return len(p.get("partial", {}).get("curves", {}).get("relu", {}).get("epochs", [])) >= 3
 
-    _wait(lambda: has_curve(soft) and has_curve(hard))
-    soft.stop()
-    os.killpg(json.loads((hard.dir / "job.json").read_text())["pid"], signal.SIGKILL)
-    _wait(lambda: not hard.running())
+    try:
+        wait_until(lambda: has_curve(soft) and has_curve(hard), what="three records in both jobs")
+        soft.stop()
+        os.killpg(json.loads((hard.dir / "job.json").read_text())["pid"], signal.SIGKILL)
+        assert _ended(hard)
+    finally:  # a failed test leaves no 200-epoch worker behind
+        for job in (soft, hard):
+            if job.running():
+                job.stop(timeout=0)
     assert parsed > 2
     for job, state in ((soft, "stopped"), (hard, "failed")):
         assert not (job.dir / "result.json").exists() and job.result() is None
@@ -234,9 +256,9 @@ def test_stopped_or_killed_jobs_leave_no_half_written_results(tmp_path, data_dir
     assert len(soft.progress()["partial"]["curves"]["relu"]["epochs"]) >= 3
 
 
-def test_job_with_bad_data_dir_fails_clearly(tmp_path, cache):
+def test_job_with_bad_data_dir_fails_clearly(tmp_path, isolated_cache):
     job = ExperimentJob.start(tmp_path / "j", "relu-tanh", TINY, tmp_path / "nowhere", threads=1)
-    _wait(lambda: not job.running())
+    assert _ended(job)
     p = job.progress()
     assert p["state"] == "failed" and "FileNotFoundError" in p["error"]
     with pytest.raises(ValueError, match="unknown experiment"):

@@ -8,10 +8,10 @@ from torchvision.utils import make_grid
 
 from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.weights import TORCHVISION_CONFIG
+from tests.nets import SMALL_FC
 from analysis.filters import (colour_specificity, conv1_grids, kernel_grid, normalise_kernels,
                               tower_colour, tower_summary)
 
-SMALL_FC = (64, 192, 384, 256, 256, 64, 64)  # torchvision conv widths; small fc6/fc7 keep tests fast
 
 
 def _edge():
@@ -90,3 +90,25 @@ def test_bad_input():
         kernel_grid(torch.zeros(0, 3, 5, 5))
     with pytest.raises(ValueError, match="cols"):
         kernel_grid(torch.zeros(2, 3, 5, 5), cols=0)
+
+
+def test_split_test_matches_exact_enumeration():
+    import itertools
+
+    from analysis.filters import split_test
+
+    a = torch.tensor([0.1, 0.3, 0.2, 0.5])
+    b = torch.tensor([0.6, 0.4, 0.9, 0.35])
+    pooled = torch.cat([a, b]).tolist()
+    observed = b.mean() - a.mean()
+    gaps = []
+    for pick in itertools.combinations(range(8), 4):  # every way to choose tower A's four
+        rest = [i for i in range(8) if i not in pick]
+        gaps.append(sum(pooled[i] for i in rest) / 4 - sum(pooled[i] for i in pick) / 4)
+    exact = sum(abs(g) >= abs(float(observed)) - 1e-12 for g in gaps) / len(gaps)
+    t = split_test(a, b, permutations=40_000)
+    assert t.difference == pytest.approx(float(observed))
+    assert t.p_value == pytest.approx(exact, abs=0.006)
+    # Identical towers: nothing to find.
+    assert split_test(a, a.clone(), permutations=2000).p_value == 1.0
+    assert not split_test(a, a.clone(), permutations=2000).significant

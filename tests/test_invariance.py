@@ -3,21 +3,14 @@
 import pytest
 import torch
 
-from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.weights import TORCHVISION_CONFIG
 from analysis.invariance import default_amounts, invariance, invariance_all, transform_images
-
-NARROW = (16, 32, 32, 32, 32, 64, 64)
-
-
-def make(config):
-    torch.manual_seed(0)
-    return AlexNet(config).eval()
+from tests.nets import NARROW, NARROW_CIFAR, make
 
 
 @pytest.fixture(scope="module")
 def cifar():
-    return make(AlexNetConfig(variant="cifar", num_classes=10, init="kaiming", widths=NARROW))
+    return make(NARROW_CIFAR)
 
 
 def images(n, side=32, seed=1):

@@ -5,16 +5,14 @@ import pytest
 import torch
 
 from alexnet.data import TensorDataset, normalize
-from alexnet.model import AlexNet, AlexNetConfig
+from alexnet.model import AlexNet
 from analysis.neighbours import features, nearest, nearest_neighbours, reference_features
-
-NARROW = (16, 32, 32, 32, 32, 64, 64)
+from tests.nets import make
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    return AlexNet(AlexNetConfig(variant="cifar", num_classes=10, init="kaiming", widths=NARROW)).eval()
+    return make()  # the narrow CIFAR-scale net
 
 
 @pytest.fixture(scope="module")

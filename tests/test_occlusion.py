@@ -4,20 +4,10 @@ import pytest
 import torch
 from captum.attr import Occlusion
 
-from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.weights import TORCHVISION_CONFIG
 from analysis.occlusion import DEFAULT_SIZE, DEFAULT_STRIDE, occlusion, positions
-
-
-def make(config, seed=0):
-    torch.manual_seed(seed)
-    return AlexNet(config).eval()
-
-
-# Narrow nets with the real geometry keep the tests fast. He init: the paper's
-# N(0, 0.01) gives a near-uniform softmax, too flat to test.
-NARROW = (16, 32, 32, 32, 32, 64, 64)
-CIFAR = AlexNetConfig(variant="cifar", num_classes=10, init="kaiming", widths=NARROW)
+from tests.nets import NARROW, make
+from tests.nets import NARROW_CIFAR as CIFAR  # He init: the paper's N(0, 0.01) gives too flat a softmax to test
 
 
 @pytest.fixture(scope="module")

@@ -82,3 +82,46 @@ def test_mode_unchanged_and_bad_k(cifar):
     with pytest.raises(ValueError, match="k must be"):
         predict(cifar, photo(), k=0)
     assert len(predict(cifar, photo(), k=50).classes) == 10
+
+
+def _calibrated(loaded, t, score, threshold):
+    info = {"calibration": {"temperature": t},
+            "unsure": {"score": score, "scores": {score: {"threshold": threshold}}}}
+    return LoadedModel(loaded.name, loaded.model, loaded.classes, loaded.mean, loaded.std,
+                       loaded.input_size, info)
+
+
+@pytest.mark.parametrize("ten", [False, True])
+def test_temperature_divides_the_logits(cifar, ten):
+    img = photo(32, 32, seed=3)
+    tf = T1.Compose([T1.ToTensor(), T1.Normalize(cifar.mean, cifar.std)])
+    crops = [img] if not ten else list(T1.TenCrop(32)(ImageOps.expand(img, 2, fill=0)))
+    with torch.no_grad():
+        logits = cifar.model(torch.stack([tf(c) for c in crops]))
+    hot = _calibrated(cifar, 3.0, "max-probability", 0.0)
+    expect = (logits / 3.0).softmax(-1).mean(0)
+    pred = predict(hot, img, k=10, use_ten_crop=ten)
+    np.testing.assert_allclose(pred.probs, expect[pred.indices].numpy(), rtol=1e-4, atol=1e-6)
+    assert pred.temperature == 3.0
+
+
+def test_unsure_below_the_threshold(cifar):
+    img = photo(32, 32, seed=4)
+    p = predict(cifar, img)
+    assert p.unsure is None and p.temperature == 1.0  # no manifest, no verdict
+    top = predict(_calibrated(cifar, 1.0, "max-probability", 0.0), img).probs[0]
+    assert predict(_calibrated(cifar, 1.0, "max-probability", top + 1e-3), img).unsure is True
+    sure = predict(_calibrated(cifar, 1.0, "max-probability", top - 1e-3), img)
+    assert sure.unsure is False and sure.score == pytest.approx(top, rel=1e-5)
+
+
+def test_seen_by_net_is_the_input_before_normalisation(cifar, imagenet_like):
+    from alexnet.predict import seen_by_net
+
+    for loaded, img in ((cifar, photo(50, 40)), (imagenet_like, photo(300, 280))):
+        seen = seen_by_net(loaded, img)  # (S, S, 3) uint8
+        x = loaded.preprocess(img)[0]  # (3, S, S) normalised
+        m, s = torch.tensor(loaded.mean).view(3, 1, 1), torch.tensor(loaded.std).view(3, 1, 1)
+        back = ((x * s + m) * 255).round().permute(1, 2, 0)
+        assert seen.shape == (loaded.input_size, loaded.input_size, 3) and seen.dtype == torch.uint8
+        assert (back - seen.float()).abs().max() <= 1

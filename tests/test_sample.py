@@ -9,7 +9,7 @@ from PIL import Image
 from alexnet.data import CIFAR10_CLASSES, load_cifar10
 from alexnet.sample import PER_CLASS, SAMPLE_FILE, build, is_sample, load_sample
 
-from app_fixtures import tiny_cifar
+from tests.app_fixtures import tiny_cifar
 
 FULL = Path.home() / ".cache" / "alexnet-data" / "cifar10"
 

@@ -22,7 +22,7 @@ def test_imagenet_sizes_and_params_match_the_paper():
     assert rows["pool5"].shape == (256, 6, 6)
     assert rows["flatten"].shape == (9216,)
     assert rows["fc8"].shape == (1000,)
-    # 217/4 = 54.25: 224 with padding 2 only works out with the floor (PAPER_NOTES, 224 vs 227).
+    # 217/4 = 54.25: 224 with padding 2 only works out with the floor (docs/papers.md, AK 3.5: 224 against 227).
     assert rows["conv1"].size_formula == "⌊(224 - 11 + 2·2)/4⌋ + 1 = 55"
     assert rows["conv3"].size_formula == "(13 - 3 + 2·1)/1 + 1 = 13"
     assert rows["pool1"].size_formula == "(55 - 3 + 2·0)/2 + 1 = 27"

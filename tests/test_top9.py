@@ -6,10 +6,10 @@ import torch
 from alexnet.data import CIFAR10_CLASSES, TensorDataset, normalize
 from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.weights import TORCHVISION_CONFIG
+from tests.nets import SMALL_FC
 from analysis.deconv import project
 from analysis.top9 import scan_layer, top9
 
-SMALL_FC = (64, 192, 384, 256, 256, 64, 64)  # torchvision conv widths; small fc6/fc7 keep tests fast
 
 
 def _data(n=24, side=32, seed=0):
@@ -106,26 +106,31 @@ def test_float_images_and_torchvision_variant():
     assert all(t.patch.dtype == torch.float32 and t.box.size[0] <= 195 for t in found)
 
 
-def test_bad_input():
+def test_bad_input(tmp_path):
     model, data = _model(), _data(n=4)
-    with pytest.raises(KeyError, match="act5, pool5"):
-        top9(model, "fc7", 0, data)
-    with pytest.raises(ValueError, match=r"\[0, 64\)"):
-        top9(model, "conv1", 64, data)
-    with pytest.raises(ValueError, match="non-empty"):
-        scan_layer(model, "conv1", torch.zeros(0, 3, 32, 32, dtype=torch.uint8))
     scan = scan_layer(model, "conv1", data)
-    with pytest.raises(ValueError, match="not of 'conv2'"):
-        top9(model, "conv2", 0, data, scan=scan)
-    for k in (0, -1, 2.5):
-        with pytest.raises(ValueError, match="k must be a positive integer"):
-            top9(model, "conv1", 0, data, scan=scan, k=k)
+    forward_passes = []  # bad arguments are refused before any scan or projection runs
+    handle = model.layer("conv1").register_forward_pre_hook(lambda *a: forward_passes.append(1))
+    try:
+        with pytest.raises(KeyError, match="act5, pool5"):
+            top9(model, "fc7", 0, data)
+        with pytest.raises(ValueError, match=r"\[0, 64\)"):
+            top9(model, "conv1", 64, data)
+        with pytest.raises(ValueError, match="non-empty"):
+            scan_layer(model, "conv1", torch.zeros(0, 3, 32, 32, dtype=torch.uint8))
+        with pytest.raises(ValueError, match="not of 'conv2'"):
+            top9(model, "conv2", 0, data, scan=scan)
+        for k in (0, -1, 2.5):
+            with pytest.raises(ValueError, match="k must be a positive integer"):
+                top9(model, "conv1", 0, data, k=k)
+        assert not forward_passes
+    finally:
+        handle.remove()
     assert len(top9(model, "conv1", 0, data, scan=scan)) == 4  # 9 asked, 4 images
-    # An error inside the forward pass (wrong image size) leaves no hook behind.
+    # A scan that fails inside the forward pass (one colour channel) leaves no cache file.
     with pytest.raises(RuntimeError):
-        scan_layer(model, "pool5", torch.zeros(2, 1, 32, 32))
-    for m in model.modules():
-        assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+        scan_layer(model, "pool5", torch.zeros(2, 1, 32, 32), cache_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_shipped_table_gives_the_same_top9_as_brute_force():

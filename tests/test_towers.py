@@ -91,19 +91,11 @@ def test_cuda_and_cpu_towers():
     torch.testing.assert_close(out.cpu(), model(x), rtol=1e-3, atol=1e-4)
 
 
-def test_training_on_two_towers_matches_grouped_training(tmp_path, monkeypatch):
-    import sys
-    from pathlib import Path
-
+def test_training_on_two_towers_matches_grouped_training(tmp_path, image_folder, isolated_cache):
     from alexnet.checkpoint import load_checkpoint
     from alexnet.train import TrainConfig, train
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from synthetic_data import make_image_folder
-
-    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
-    data = make_image_folder(tmp_path / "data", per_class=16)
-    base = dict(dataset="folder", data_dir=str(data), epochs=1, batch_size=16, lr=0.02,
+    base = dict(dataset="folder", data_dir=str(image_folder), epochs=1, batch_size=16, lr=0.02,
                 init="kaiming", widths=",".join(map(str, SMALL)), threads=1, schedule="constant")
     net = train(TrainConfig(**base, out=str(tmp_path / "towers"), tower_devices="cpu,cpu"))
     assert isinstance(net, TowerParallel)

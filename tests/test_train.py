@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,23 +15,14 @@ import torch
 
 from alexnet.checkpoint import load_checkpoint, remove_stale_temps, save_atomic
 from alexnet.train import TrainConfig, main, train
-
-sys.path.insert(0, str(Path(__file__).parent))
-from synthetic_data import make_image_folder  # noqa: E402
+from tests.waiting import PROCESS_BOUND, wait_for_exit, wait_for_line
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--dataset", "folder", "--widths", "8,16,16,16,16,32,32", "--init", "kaiming",
          "--threads", "1", "--batch-size", "16", "--lr", "0.01"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("synth"), per_class=16)
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def _env(tmp_path):
@@ -45,8 +35,8 @@ def _metrics(out):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
-def test_training_drives_the_loss_down(data, tmp_path):
-    cfg = TrainConfig(dataset="folder", data_dir=str(data), out=str(tmp_path / "run"), epochs=4,
+def test_training_drives_the_loss_down(image_folder, tmp_path):
+    cfg = TrainConfig(dataset="folder", data_dir=str(image_folder), out=str(tmp_path / "run"), epochs=4,
                       batch_size=8, lr=0.01, init="kaiming", widths="8,16,16,16,16,32,32",
                       threads=1, schedule="constant", dropout=0.0)
     net = train(cfg)
@@ -67,27 +57,29 @@ def test_training_drives_the_loss_down(data, tmp_path):
         assert torch.equal(loaded.model.state_dict()[k], v)
 
 
-def test_kill_and_resume_equals_uninterrupted_run(data, tmp_path):
-    args = [sys.executable, "-m", "alexnet.train", "--data-dir", str(data), *SMALL, "--epochs", "3"]
+@pytest.mark.slow
+def test_kill_and_resume_equals_uninterrupted_run(image_folder, tmp_path):
+    args = [sys.executable, "-m", "alexnet.train", "--data-dir", str(image_folder), *SMALL, "--epochs", "3"]
     main([*args[3:], "--out", str(tmp_path / "full")])  # uninterrupted, in this process
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*args, "--out", str(killed)], env=_env(tmp_path), cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 240
-        while not (killed / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.01)
-        assert proc.poll() is None, "the run ended before it could be killed"
+        # Each epoch prints its metrics line, then saves last.pt. At epoch 2's line,
+        # epoch 1's checkpoint is on disk and epoch 2's may be half-written: kill there.
+        wait_for_line(proc, lambda line: line.startswith('{"epoch": 2,'), what="epoch 2's metrics line")
         proc.send_signal(signal.SIGKILL)
     finally:
-        proc.wait()
+        proc.kill()
+        wait_for_exit(proc)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     epoch_killed = load_checkpoint(killed / "last.pt")["epoch"]
-    assert epoch_killed < 3
+    assert epoch_killed in (1, 2)
 
     resumed = subprocess.run([sys.executable, "-m", "alexnet.train", "--resume", str(killed / "last.pt"),
                               "--threads", "1"], env=_env(tmp_path), cwd=ROOT,
-                             capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=PROCESS_BOUND)  # waits on the process
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(killed / "last.pt")
     assert b["epoch"] == 3
@@ -103,13 +95,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ddp_replicas_stay_identical(data, tmp_path):
+@pytest.mark.slow
+def test_ddp_replicas_stay_identical(image_folder, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-           str(ROOT / "tests" / "ddp_worker.py"), str(data), str(out)]
+           str(ROOT / "tests" / "ddp_worker.py"), str(image_folder), str(out)]
     run = subprocess.run(cmd, env={**_env(tmp_path), "GLOO_SOCKET_IFNAME": "lo"}, cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=PROCESS_BOUND)
     assert run.returncode == 0, run.stderr[-3000:]
     w0 = torch.load(out / "rank0.pt", weights_only=True)
     w1 = torch.load(out / "rank1.pt", weights_only=True)
@@ -154,9 +147,9 @@ def test_stale_temp_files_are_removed(tmp_path):
     (["--dataset", "mnist"], SystemExit, "choose from cifar10, folder, imagenet-folder"),
     (["--dataset", "imagenet-folder"], SystemExit, "use --variant imagenet"),
 ])
-def test_bad_settings_fail_clearly(data, tmp_path, extra, error, message):
+def test_bad_settings_fail_clearly(image_folder, tmp_path, extra, error, message):
     with pytest.raises(error, match=message.replace("(", r"\(")):
-        main(["--data-dir", str(data), "--out", str(tmp_path / "r"), *SMALL, *extra])
+        main(["--data-dir", str(image_folder), "--out", str(tmp_path / "r"), *SMALL, *extra])
 
 
 def test_missing_data_folder(tmp_path):
@@ -167,14 +160,14 @@ def test_missing_data_folder(tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_missing_device(data, tmp_path):
+def test_missing_device(image_folder, tmp_path):
     with pytest.raises(SystemExit, match="'cuda' was asked for, but this machine has no CUDA GPU"):
-        main(["--data-dir", str(data), "--out", str(tmp_path / "r"), *SMALL, "--device", "cuda"])
+        main(["--data-dir", str(image_folder), "--out", str(tmp_path / "r"), *SMALL, "--device", "cuda"])
     with pytest.raises(SystemExit, match="no CUDA GPU"):
-        main(["--data-dir", str(data), "--out", str(tmp_path / "r"), *SMALL, "--tower-devices", "cpu,cuda:1"])
+        main(["--data-dir", str(image_folder), "--out", str(tmp_path / "r"), *SMALL, "--tower-devices", "cpu,cuda:1"])
 
 
-def test_nan_loss_stops_training(data, tmp_path):
+def test_nan_loss_stops_training(image_folder, tmp_path):
     with pytest.raises(FloatingPointError, match=r"the loss became nan at epoch 1.*Lower --lr"):
-        main(["--data-dir", str(data), "--out", str(tmp_path / "r"), *SMALL, "--lr", "1e12",
+        main(["--data-dir", str(image_folder), "--out", str(tmp_path / "r"), *SMALL, "--lr", "1e12",
               "--epochs", "1"])

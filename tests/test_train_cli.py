@@ -21,22 +21,14 @@ from alexnet.checkpoint import load_checkpoint, save_atomic
 from alexnet.data import CIFAR10_MEAN, CIFAR10_STD, load_image_folder
 from alexnet.train import TrainConfig, main
 
-sys.path.insert(0, str(Path(__file__).parent))
-from synthetic_data import make_image_folder  # noqa: E402
+from tests.synthetic_data import make_image_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--dataset", "folder", "--widths", "8,16,16,16,16,32,32", "--init", "kaiming",
          "--threads", "1", "--batch-size", "16"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("synth"), per_class=16)  # 64 train, 64 val
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")  # image_folder: 64 train, 64 val images
 
 
 @pytest.fixture
@@ -51,8 +43,8 @@ def _metrics(out):
     return [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
 
 
-def _run(data, out, *extra):
-    main(["--data-dir", str(data), "--out", str(out), *SMALL, *extra])
+def _run(image_folder, out, *extra):
+    main(["--data-dir", str(image_folder), "--out", str(out), *SMALL, *extra])
 
 
 # (a) devices ---------------------------------------------------------------
@@ -91,8 +83,8 @@ def _weights(path):
     return load_checkpoint(path)["model"]
 
 
-def test_resume_with_a_new_lr_trains_at_it(data, tmp_path):
-    _run(data, tmp_path / "a", "--epochs", "1", "--schedule", "plateau", "--dropout", "0")
+def test_resume_with_a_new_lr_trains_at_it(image_folder, tmp_path):
+    _run(image_folder, tmp_path / "a", "--epochs", "1", "--schedule", "plateau", "--dropout", "0")
     first = tmp_path / "a" / "last.pt"
     before = _weights(first)
     # The same epoch 2 from the same checkpoint, at the run's lr and at a tenth of it.
@@ -114,9 +106,9 @@ def test_resume_with_a_new_lr_trains_at_it(data, tmp_path):
     assert [r["lr"] for r in _metrics(tmp_path / "lower")] == [0.01, 0.001, 0.001]
 
 
-def test_onecycle_refuses_a_new_lr_or_length_on_resume(data, tmp_path):
+def test_onecycle_refuses_a_new_lr_or_length_on_resume(image_folder, tmp_path):
     # 8 steps: OneCycleLR needs a warm-up of at least one step (25% of them).
-    _run(data, tmp_path / "oc", "--epochs", "1", "--schedule", "onecycle", "--batch-size", "8")
+    _run(image_folder, tmp_path / "oc", "--epochs", "1", "--schedule", "onecycle", "--batch-size", "8")
     last = str(tmp_path / "oc" / "last.pt")
     with pytest.raises(SystemExit, match=r"--lr cannot change when resuming a --schedule onecycle "
                                          r"run: its lr curve \(peak 0.01\) was fixed"):
@@ -139,9 +131,9 @@ def _assert_good_epoch_1(out):
     assert torch.isfinite(load_path(out / "last.pt").model.eval()(x)).all()
 
 
-def test_nan_loss_keeps_the_last_good_checkpoint(data, tmp_path):
+def test_nan_loss_keeps_the_last_good_checkpoint(image_folder, tmp_path):
     out = tmp_path / "r"
-    _run(data, out, "--epochs", "1", "--schedule", "constant")
+    _run(image_folder, out, "--epochs", "1", "--schedule", "constant")
     with pytest.raises(FloatingPointError, match=r"the loss became (nan|inf) at epoch 2, step \d+: training "
                                                  r"diverged .* Lower --lr \(it is 1e\+38\) and resume"):
         main(["--resume", str(out / "last.pt"), "--epochs", "2", "--lr", "1e38", "--threads", "1"])
@@ -151,9 +143,9 @@ def test_nan_loss_keeps_the_last_good_checkpoint(data, tmp_path):
     assert load_checkpoint(out / "last.pt")["epoch"] == 2
 
 
-def test_nan_weights_after_the_last_step_are_not_saved(data, tmp_path, monkeypatch):
+def test_nan_weights_after_the_last_step_are_not_saved(image_folder, tmp_path, monkeypatch):
     out = tmp_path / "r"
-    _run(data, out, "--epochs", "1", "--schedule", "constant", "--limit", "16")  # 1 step an epoch
+    _run(image_folder, out, "--epochs", "1", "--schedule", "constant", "--limit", "16")  # 1 step an epoch
     real_step = torch.optim.SGD.step
 
     def step_to_nan(self, *args, **kwargs):  # an update that breaks one weight, as overflow would
@@ -184,7 +176,7 @@ def _unnormalise(x: torch.Tensor) -> torch.Tensor:
     return ((x * s + m) * 255).round().to(torch.uint8)
 
 
-def test_val_split_holds_out_the_same_images(data, tmp_path, monkeypatch):
+def test_val_split_holds_out_the_same_images(image_folder, tmp_path, monkeypatch):
     seen = []
     real = train_module._data
 
@@ -195,10 +187,10 @@ def test_val_split_holds_out_the_same_images(data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_module, "_data", spy)
     out = tmp_path / "r"
-    _run(data, out, "--epochs", "1", "--val-split", "12")
+    _run(image_folder, out, "--epochs", "1", "--val-split", "12")
     main(["--resume", str(out / "last.pt"), "--epochs", "2", "--threads", "1"])
     assert len(seen) == 2
-    reference = _png_bytes(data / "train")
+    reference = _png_bytes(image_folder / "train")
     assert len(reference) == 64  # every synthetic image is distinct (noise)
     for train_set, val_batches in seen:
         val_x = torch.cat([_unnormalise(x) for x, _ in val_batches])
@@ -212,12 +204,13 @@ def test_val_split_holds_out_the_same_images(data, tmp_path, monkeypatch):
         assert [reference[k] for k in kept] == train_set.labels.tolist()
     (a_train, a_val), (b_train, b_val) = seen
     assert torch.equal(a_train.images, b_train.images)  # the same split after the resume
+    assert len(a_val) == len(b_val) == 1  # 12 held-out images, one validation batch
     assert all(torch.equal(x, y) for (x, _), (y, _) in zip(a_val, b_val))
     # Every DDP rank holds out the same images (it shards only the rest).
     cfg = TrainConfig(**load_checkpoint(out / "last.pt")["train_config"])
     r1_batches, r1_val, _ = real(cfg, 1, 2)
     assert torch.equal(r1_batches.data.images, a_train.images)
-    assert all(torch.equal(x, y) for (x, _), (y, _) in zip(r1_val(), a_val))
+    assert len(r1_val()) == len(a_val) and all(torch.equal(x, y) for (x, _), (y, _) in zip(r1_val(), a_val))
 
 
 def test_val_split_needs_no_val_folder(tmp_path):
@@ -234,14 +227,14 @@ def test_val_split_needs_no_val_folder(tmp_path):
     (["--val-split", "5", "--dataset", "imagenet-folder", "--variant", "imagenet"],
      "--dataset imagenet-folder validates on its val/ folder"),
 ])
-def test_bad_val_split_fails_clearly(data, tmp_path, args, message):
+def test_bad_val_split_fails_clearly(image_folder, tmp_path, args, message):
     with pytest.raises(SystemExit, match=message):
-        _run(data, tmp_path / "r", "--epochs", "1", *args)
+        _run(image_folder, tmp_path / "r", "--epochs", "1", *args)
 
 
-def test_checkpoint_without_val_split_still_resumes(data, tmp_path):
+def test_checkpoint_without_val_split_still_resumes(image_folder, tmp_path):
     out = tmp_path / "r"
-    _run(data, out, "--epochs", "1", "--schedule", "constant")
+    _run(image_folder, out, "--epochs", "1", "--schedule", "constant")
     old = load_checkpoint(out / "last.pt")
     del old["train_config"]["val_split"]  # as written before the field existed
     save_atomic(old, out / "last.pt")
@@ -314,20 +307,20 @@ def _decode_in_step(barrier, data_dir, caches, hold_in_save, results):
             results.put((cache, f"{type(e).__name__}: {e}"))
 
 
-def test_concurrent_cache_writers_never_collide(data, tmp_path):
+def test_concurrent_cache_writers_never_collide(image_folder, tmp_path):
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
     caches = [str(tmp_path / f"cache{i}") for i in range(3)]
     hold = [True, False, False]  # one forced overlap, then two free races
     procs = [ctx.Process(target=_decode_in_step,
-                         args=(barrier, str(data / "train"), caches, hold, results)) for _ in range(2)]
+                         args=(barrier, str(image_folder / "train"), caches, hold, results)) for _ in range(2)]
     for p in procs:
         p.start()
     got = [results.get(timeout=300) for _ in range(2 * len(caches))]
     for p in procs:
         p.join(timeout=60)
     # The reference: this process decodes the folder itself, into its own cold cache.
-    ds = load_image_folder(data / "train")
+    ds = load_image_folder(image_folder / "train")
     ref = hashlib.sha256(ds.images.numpy().tobytes() + ds.labels.numpy().tobytes()).hexdigest()
     for cache in caches:
         assert [h for c, h in got if c == cache] == [ref, ref], got

@@ -4,7 +4,7 @@ ReLU vs tanh (AK 3.1, Fig. 1): "a four-layer convolutional neural network
 with ReLUs reaches a 25% training error rate on CIFAR-10 six times faster
 than an equivalent network with tanh neurons". The exact net is not given;
 the stand-in is cuda-convnet's conv-pool x3 + fc. The gap is not automatic
-(PAPER_NOTES.md): with PyTorch's default init and standardised inputs both
+(docs/papers.md, AK 3.1): with PyTorch's default init and standardised inputs both
 train alike. The defaults here are the paper's own: centred raw 0-255 pixels
 (AK 2) and N(0, 0.01) weights (AK 5). Then conv1's pre-activations have a
 std of about 5, so tanh units start saturated and learn slowly, while ReLUs,

@@ -127,12 +127,29 @@ class ExperimentJob:
         d = read_json(self.dir / "result.json")
         return None if d is None else ExperimentResult.from_dict(d)
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker ends or ``timeout`` seconds pass; True if it ended.
+
+        A job this handle started is waited on as a child process (woken when it
+        exits); an attached one is not our child, so its pid is checked every 50 ms.
+        """
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.running():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the worker to stop, and kill it if it has not within ``timeout`` seconds."""
         (self.dir / "STOP").touch()
-        deadline = time.time() + timeout
-        while self.running() and time.time() < deadline:
-            time.sleep(0.05)
+        self.wait(timeout)
         pid = self._pid()
         if self.running() and pid:
             try:

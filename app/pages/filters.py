@@ -3,13 +3,14 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.filters import conv1_grids, tower_colour
+from analysis.filters import conv1_grids, tower_colour, tower_split_test
 from app import charts, inputs, resources
 
 st.title("Filters")
 st.markdown("AK Fig. 3: of the conv1 kernels, tower A's are largely colour-agnostic (edges, "
-            "gratings) and tower B's largely colour-specific (colour blobs), on every run. "
-            "Each kernel is scaled to its own range, as the paper draws them.")
+            "gratings) and tower B's largely colour-specific (colour blobs), and the paper says "
+            "this happens on every run. Below: whether this net shows it. Each kernel is scaled "
+            "to its own range, as the paper draws them.")
 loaded = inputs.require_model()
 
 
@@ -19,10 +20,10 @@ def grids(model_name: str):
     pictures = [charts.as_picture(g) for g in conv1_grids(model, cols=12)]
     scores = [(t.tower, t.scores.tolist(), t.mean, t.fraction_above, t.threshold)
               for t in tower_colour(model)]
-    return pictures, scores
+    return pictures, scores, tower_split_test(model)
 
 
-pictures, scores = grids(loaded.name)
+pictures, scores, split = grids(loaded.name)
 columns = st.columns(len(pictures))
 for t, (col, pic) in enumerate(zip(columns, pictures)):
     label = f"tower {'AB'[t]}" if len(pictures) > 1 else "one tower"
@@ -42,3 +43,17 @@ fig.update_layout(barmode="overlay", font=charts.FONT, height=320,
                   xaxis_title="colour specificity", yaxis_title="kernels",
                   margin=dict(l=10, r=10, t=30, b=10))
 st.plotly_chart(fig, width="stretch", key="colour_hist")
+
+if split is None:
+    st.info("This net has one tower, so there is no split to test (torchvision's AlexNet is the "
+            "one-GPU 'one weird trick' variant).")
+else:
+    more, less = ("B", "A") if split.difference >= 0 else ("A", "B")
+    verdict = (f"**significant** (p = {split.p_value:.3g} < 0.05): tower {more}'s kernels are more "
+               f"colour-specific than tower {less}'s by {abs(split.difference):.2f}"
+               if split.significant else
+               f"**not significant** (p = {split.p_value:.2f}): a gap of {abs(split.difference):.2f} "
+               "arises often by chance when the kernels are shuffled between the towers, so this "
+               "net does not show AK's split")
+    st.markdown(f"Tower B minus tower A: {split.difference:+.2f}. Permutation test "
+                f"({split.permutations:,} random reassignments of the kernels to the towers): {verdict}.")

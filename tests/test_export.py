@@ -1,0 +1,52 @@
+"""alexnet.export end to end on a tiny run: the manifest carries calibration
+fitted on the run's held-out images, the unsure rule and shifted accuracy,
+and loading the exported weights applies them."""
+
+import json
+
+import pytest
+
+from alexnet.data import CIFAR10_CLASSES
+from alexnet.export import export
+from alexnet.predict import calibration_of
+from alexnet.train import main as train
+from alexnet.weights import load_path
+from tests.synthetic_data import make_image_folder
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar")
+    data = make_image_folder(root / "cifar10", per_class=6, splits=("train", "test"),
+                             names=list(CIFAR10_CLASSES))  # 60 train, 60 test
+    out = root / "run"
+    train(["--data-dir", str(data), "--out", str(out), "--widths", "8,16,16,16,16,32,32",
+           "--init", "kaiming", "--threads", "1", "--batch-size", "16", "--epochs", "2",
+           "--val-split", "20", "--schedule", "constant", "--lr", "0.01"])
+    return data, out
+
+
+def test_manifest_has_calibration_unsure_and_shifted(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    data, out = run
+    m = export(out, data, tmp_path / "pretrained")
+    on_disk = json.loads((tmp_path / "pretrained" / "cifar10_alexnet.json").read_text())
+    assert on_disk["calibration"]["temperature"] == m["calibration"]["temperature"] > 0
+    assert on_disk["calibration"]["fitted_on"].startswith("20 held-out")
+    assert sum(on_disk["calibration"]["reliability_after"]["count"]) == 60
+    assert set(on_disk["shifted_test"]["shifts"]) == {"zoom", "blur", "jpeg", "colour", "contrast"}
+    assert on_disk["shifted_test"]["clean_top1_accuracy"] == pytest.approx(on_disk["test"]["top1_accuracy"])
+    loaded = load_path(tmp_path / "pretrained" / "cifar10_alexnet.pt", info=on_disk)
+    t, rule = calibration_of(loaded)
+    assert t == m["calibration"]["temperature"]
+    assert rule["threshold"] == m["unsure"]["scores"][m["unsure"]["score"]]["threshold"]
+
+
+def test_run_without_held_out_images_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    data = make_image_folder(tmp_path / "cifar10", per_class=3, splits=("train", "test"),
+                             names=list(CIFAR10_CLASSES))
+    train(["--data-dir", str(data), "--out", str(tmp_path / "run"), "--widths", "8,16,16,16,16,32,32",
+           "--threads", "1", "--batch-size", "16", "--epochs", "1", "--schedule", "constant"])
+    m = export(tmp_path / "run", data, tmp_path / "pretrained")
+    assert "no temperature was fitted" in m["calibration"]["note"] and "unsure" not in m
