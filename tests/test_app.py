@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from alexnet.images import load_image
 from alexnet.weights import load_model
 
-from tests.app_fixtures import cifar_env, png_bytes
+from tests.app_fixtures import cifar_env, computed, png_bytes
 from tests.waiting import PROCESS_BOUND, wait_until
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -41,18 +41,6 @@ def app(env, monkeypatch):
 
 def charts(at):
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def computed(at, timeout=300):
-    """Rerun once the page data being computed in the background (app.jobs) are done."""
-    from app import jobs
-
-    while any("computed once for this server" in p.proto.text for p in at.get("progress")):
-        for job in list(jobs._server()[1].values()):  # AppTest runs the app in this process
-            assert job.done.wait(timeout), f"{job.label} took more than {timeout} s"
-        at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def page(at, path):
