@@ -20,9 +20,14 @@ pages = {
     ],
     "Inside the net (ZF)": [
         st.Page("app/pages/deconvnet.py", title="Deconvnet", icon=":material/flashlight_on:"),
+        st.Page("app/pages/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
         st.Page("app/pages/occlusion.py", title="Occlusion", icon=":material/crop_square:"),
         st.Page("app/pages/invariance.py", title="Invariance", icon=":material/rotate_right:"),
         st.Page("app/pages/evolution.py", title="Evolution", icon=":material/timeline:"),
+    ],
+    "After ZF": [
+        st.Page("app/pages/attribution.py", title="Attribution", icon=":material/compare:"),
+        st.Page("app/pages/featvis.py", title="Feature visualisation", icon=":material/auto_awesome:"),
     ],
     "Training (AK)": [
         st.Page("app/pages/experiments.py", title="Experiments", icon=":material/science:"),

@@ -1,13 +1,17 @@
 """ZFNet- and AlexNet-paper analyses: functions of (model, images, ...) that
 return tensors or small dataclasses. None of them draws, changes the model's
-mode or weights, or writes files, except ``scan_layer``/``top9`` and
-``reference_features``/``nearest_neighbours`` when given an explicit ``cache_dir``.
+mode or weights, or writes files, except ``scan_layer``/``top9``,
+``reference_features``/``nearest_neighbours`` and ``visualise`` when given an explicit ``cache_dir``.
 Each also takes torchvision's own ``AlexNet`` module (see ``takes_any_alexnet``).
 """
 
 from ._layers import Box, check_channel, check_layer, feature_layers, num_channels, receptive_field
 from .activations import ChannelSummary, channel_summary, feature_maps, layer_outputs
+from .attribution import (Attribution, attribute_all, deconvnet, gradcam, guided_backprop,
+                          integrated_gradients, saliency)
 from .deconv import Projection, project
+from .grid import ActivationGrid, activation_grid, tower_channels
+from .featvis import FeatureVis, Settings as FeatVisSettings, visualise
 from .evolution import UnitEvolution, evolution, load_snapshots, with_features
 from .filters import (TowerColour, colour_specificity, conv1_grids, kernel_grid, tower_colour,
                       tower_summary)

@@ -119,9 +119,14 @@ PAGES = {
     "Filters": ("filters", False, nth(CHART, 0)),
     "Neighbours": ("neighbours", True, text(r"distance \d")),
     "Deconvnet": ("deconvnet", True, text(r"^projection$")),
+    "Feature maps": ("feature_maps", True, nth(CHART, 0)),
     "Occlusion": ("occlusion", True, nth(CHART, 3)),
     "Invariance": ("invariance", True, nth(CHART, 8)),
     "Evolution": ("evolution", False, text(r"^epoch \d+: ")),
+    "Attribution": ("attribution", True, nth(CHART, 1)),
+    "Feature visualisation": ("featvis", False, lambda page: (
+        page.get_by_role("button", name="Visualise").click(timeout=TIMEOUT_MS),
+        nth(CHART, 0)(page))),
     "Experiments": ("experiments", False, nth(CHART, 0)),
 }
 

@@ -31,6 +31,14 @@ CALLS = {
     "invariance": lambda m, x: analysis.invariance(m, x, "scale", amounts=[1.0, 1.2]),
     "evolution": lambda m, x: analysis.evolution(
         m, [(1, {f"features.{k}": v for k, v in m.features.state_dict().items()})], x, [("act5", 0)]),
+    "deconvnet": lambda m, x: analysis.deconvnet(m, x, 1),
+    "guided_backprop": lambda m, x: analysis.guided_backprop(m, x, 2, layer="act5"),
+    "saliency": lambda m, x: analysis.saliency(m, x, 3),
+    "gradcam": lambda m, x: analysis.gradcam(m, x, 4, layer="fc7"),
+    "integrated_gradients": lambda m, x: analysis.integrated_gradients(m, x, 5, steps=4),
+    "activation_grid": lambda m, x: analysis.activation_grid(m, x, "act5"),
+    "visualise": lambda m, x: analysis.visualise(m, "act5", [0, 1], size=32,
+                                                 settings=analysis.FeatVisSettings(steps=2)),
 }
 
 

@@ -71,7 +71,8 @@ def test_upload_top5_bad_file_and_every_page(server, browser, shots, tmp_path):
 
     links = page.locator('[data-testid="stSidebarNav"] a')
     titles = [links.nth(i).inner_text().strip().splitlines()[-1] for i in range(links.count())]
-    for title in ("Architecture", "Neighbours", "Invariance", "Evolution", "Experiments"):
+    for title in ("Architecture", "Neighbours", "Invariance", "Evolution", "Experiments",
+                  "Feature maps", "Attribution", "Feature visualisation"):
         assert title in titles
     for i, title in enumerate(titles):
         links.nth(i).click()
@@ -80,6 +81,14 @@ def test_upload_top5_bad_file_and_every_page(server, browser, shots, tmp_path):
         assert page.locator(EXCEPTION).count() == 0, f"page {title!r} shows an exception"
         name = page.url.rstrip("/").rsplit("/", 1)[-1] or "home"
         page.screenshot(path=str(shots / f"page-{i}-{name}.png"), full_page=True)
+
+    # Feature visualisation runs on a click, with a progress bar, and shows the unit's picture.
+    links.nth(titles.index("Feature visualisation")).click()
+    page.get_by_role("button", name="Visualise").click()
+    page.get_by_text("act5 unit 0:").first.wait_for(timeout=180_000)
+    settle(page)
+    assert page.locator(EXCEPTION).count() == 0
+    page.screenshot(path=str(shots / "featvis.png"), full_page=True)
     page.close()
 
 

@@ -1,0 +1,52 @@
+"""Drawing many small pictures as one: a mosaic of feature maps, a row of method results."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .charts import FONT
+
+
+def mosaic(maps: np.ndarray, order, cols: int | None = None, gap: int = 1):
+    """Maps (C, h, w) laid out in ``order``, row by row, with ``gap`` empty pixels between.
+
+    Returns (values, channel under each pixel), both (rows * (h + gap), cols * (w + gap));
+    gaps hold NaN and -1.
+    """
+    order = list(order)
+    _, h, w = maps.shape
+    cols = cols or math.ceil(math.sqrt(len(order)))
+    rows = math.ceil(len(order) / cols)
+    z = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan, dtype=np.float32)
+    ids = np.full(z.shape, -1, dtype=np.int32)
+    for i, c in enumerate(order):
+        r, q = divmod(i, cols)
+        y, x = r * (h + gap), q * (w + gap)
+        z[y:y + h, x:x + w] = maps[c]
+        ids[y:y + h, x:x + w] = c
+    return z, ids
+
+
+def mosaic_figure(maps: np.ndarray, order, title: str, zmax: float, cols: int | None = None) -> go.Figure:
+    """The maps on one shared scale (0 to ``zmax``), so weak maps look dark; hover names the map."""
+    z, ids = mosaic(maps, order, cols)
+    fig = go.Figure(go.Heatmap(z=z, customdata=ids, colorscale="Gray", zmin=0, zmax=zmax,
+                               showscale=False, hoverongaps=False,
+                               hovertemplate="map %{customdata}: %{z:.2f}<extra></extra>"))
+    fig.update_layout(title=title, font=FONT, height=420, margin=dict(l=0, r=0, t=40, b=0),
+                      yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
+                      xaxis=dict(constrain="domain", visible=False), plot_bgcolor="#ffffff")
+    return fig
+
+
+def heat_figure(heat: np.ndarray, height: int = 220) -> go.Figure:
+    """A small (H, W) non-negative map with no axes, sized like ``charts.picture``'s panels."""
+    fig = go.Figure(go.Heatmap(z=np.asarray(heat), colorscale="Inferno", zmin=0, showscale=False,
+                               hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"))
+    fig.update_layout(font=FONT, height=height, margin=dict(l=0, r=0, t=0, b=0),
+                      yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
+                      xaxis=dict(constrain="domain", visible=False))
+    return fig

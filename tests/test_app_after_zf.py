@@ -1,0 +1,101 @@
+"""The Feature maps, Attribution and Feature visualisation pages through AppTest,
+checked against the model computed here independently of the app."""
+
+import pytest
+import torch
+
+from alexnet.images import load_image
+from alexnet.weights import load_model
+from analysis.featvis import Settings
+
+from tests.app_fixtures import png_bytes
+from tests.test_app import app, arr, captions, charts, env, page  # noqa: F401  (fixtures)
+
+
+def _upload(app, seed=7):
+    data = png_bytes(seed=seed)
+    app.file_uploader[0].set_value(("photo.png", data, "image/png")).run()
+    return data
+
+
+def test_feature_maps_page_ranks_every_map_per_tower(app):
+    data = _upload(app)
+    page(app, "app/pages/feature_maps.py")
+    assert app.title[0].value == "Feature maps"
+    app.selectbox(key="fm_layer").set_value("act2").run()
+    assert not app.exception
+    loaded = load_model("cifar10")
+    with torch.no_grad():
+        a = loaded.model.forward_until(loaded.preprocess(load_image(data)), "act2")[0]  # (128, 16, 16)
+    peak = a.flatten(1).amax(1)
+    grids = [f for f in charts(app) if f["data"][0]["type"] == "heatmap"]
+    assert [g["layout"]["title"]["text"] for g in grids] == ["act2, tower A: maps 0 to 63",
+                                                            "act2, tower B: maps 64 to 127"]
+    for g, lo in zip(grids, (0, 64)):
+        ids = arr(g["data"][0]["customdata"])
+        first_tile = ids[:16, :16]  # the strongest map of the tower comes first
+        assert (first_tile == lo + int(peak[lo:lo + 64].argmax())).all()
+        assert sorted(set(ids.flatten().tolist()) - {-1}) == list(range(lo, lo + 64))
+    strongest = int(peak.argmax())
+    assert app.selectbox(key="fm_map_act2").value == strongest
+    titles = [f["layout"]["title"]["text"] for f in charts(app)]
+    assert any(t.startswith(f"act2 map {strongest}: strongest activation {float(peak.max()):.2f}")
+               for t in titles)
+    assert len(app.image) == 18  # the top 9 of that map: patch and projection each
+
+
+def test_attribution_page_five_methods_for_the_top_class(app):
+    data = _upload(app, seed=8)
+    page(app, "app/pages/attribution.py")
+    assert app.title[0].value == "Attribution"
+    loaded = load_model("cifar10")
+    x = loaded.preprocess(load_image(data)).requires_grad_(True)
+    logits = loaded.model(x)[0]
+    top = int(logits.argmax())
+    assert app.selectbox(key="attr_class").value == top
+    figs = charts(app)
+    assert len(figs) == 6  # the input and five methods
+    assert any(f"Target: {loaded.classes[top]}" in m.value for m in app.markdown)
+    # saliency, independently: |d logit / d x|, largest over colours
+    (g,) = torch.autograd.grad(logits[top], x)
+    heat = [f for f in figs if f["data"][0]["type"] == "heatmap"]
+    assert len(heat) == 3  # saliency, Grad-CAM, integrated gradients
+    assert arr(heat[0]["data"][0]["z"]) == pytest.approx(g[0].abs().amax(0).numpy(), abs=1e-6)
+    text = " ".join(c.value for c in app.caption)
+    assert "whatever the forward input was" in text and "both rules at once" in text
+
+    app.radio(key="attr_kind").set_value("a unit").run()
+    app.selectbox(key="attr_layer").set_value("act1").run()
+    assert not app.exception
+    assert any("Grad-CAM needs a rectified conv layer below act1" in i.value for i in app.info)
+    assert len(charts(app)) == 5  # Grad-CAM says why instead
+
+
+def test_featvis_page_optimises_and_caches(app):
+    page(app, "app/pages/featvis.py")
+    assert app.title[0].value == "Feature visualisation"
+    assert any("Press **Visualise**" in i.value for i in app.info)
+    app.selectbox(key="fv_layer").set_value("act3").run()
+    app.slider(key="fv_steps").set_value(16).run()
+    app.number_input(key="fv_unit_act3").set_value(5).run()
+    app.button(key="fv_go").click().run()
+    assert not app.exception
+    (cap,) = captions(app)
+    assert cap.startswith("act3 unit 5: ")
+    assert not any("Read from the disk cache" in c.value for c in app.caption)
+    # independently: the shown activation is what the model computes for the picture shown
+    loaded = load_model("cifar10")
+    shown = app.session_state.fv_result[1].images
+    with torch.no_grad():
+        m, s = torch.tensor(loaded.mean).view(1, 3, 1, 1), torch.tensor(loaded.std).view(1, 3, 1, 1)
+        a = loaded.model.forward_until((shown - m) / s, "act3")[0, 5, 4, 4]  # the centre of 8x8
+    assert cap == f"act3 unit 5: {float(a):.2f}"
+    assert app.session_state.fv_result[0][3] == Settings(steps=16)
+    app.button(key="fv_go").click().run()
+    assert any("Read from the disk cache" in c.value for c in app.caption)
+
+    app.radio(key="fv_many").set_value("a grid of units").run()
+    app.select_slider(key="fv_count").set_value(4).run()
+    app.button(key="fv_go").click().run()
+    assert not app.exception
+    assert [c.split(":")[0] for c in captions(app)] == [f"act3 unit {i}" for i in range(4)]
