@@ -25,6 +25,7 @@ from torch import nn
 
 from .checkpoint import save_atomic
 from .data import IMAGENET_MEAN, IMAGENET_STD, cache_dir, ten_crop
+from .unreadable import ReadableOnly, collate, report, why
 
 RESIZE = 256  # AK 2: shorter side, then the central 256x256 patch
 CROP = 224
@@ -93,10 +94,12 @@ def open_image_folder(root, transform=None):
                                 f"hold {layout}, with .jpg/.jpeg/.png/.webp/.bmp files") from None
 
 
-def pca_basis(root, samples: int = 1000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def pca_basis(root, samples: int = 1000, seed: int = 0,
+              skip_bad: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Eigenvalues (3,) descending and eigenvectors (3, 3) as columns of the RGB
     covariance over ``samples`` random training images (the 256x256 centre
-    patches, pixels in [0, 1]). Computed once, then read from ``cache_dir()``."""
+    patches, pixels in [0, 1]). Computed once, then read from ``cache_dir()``.
+    Unreadable images among them are refused, or left out with ``skip_bad``."""
     from torchvision.transforms import v2 as T
 
     data = open_image_folder(root)
@@ -112,11 +115,19 @@ def pca_basis(root, samples: int = 1000, seed: int = 0) -> tuple[torch.Tensor, t
     patch = T.Compose([T.ToImage(), T.Resize(RESIZE), T.CenterCrop(RESIZE),
                        T.ToDtype(torch.float64, scale=True)])
     s1, s2, n = torch.zeros(3, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64), 0
+    bad = []
     for i in pick.tolist():
-        px = patch(data.loader(data.samples[i][0])).reshape(3, -1)  # (3, 65536)
+        path = data.samples[i][0]
+        try:
+            image = data.loader(path)
+        except Exception as e:  # a damaged file: reported with the others below
+            bad.append((str(Path(path).relative_to(data.root)), why(path, e)))
+            continue
+        px = patch(image).reshape(3, -1)  # (3, 65536)
         s1 += px.sum(1)
         s2 += px @ px.T
         n += px.shape[1]
+    report(data.root, bad, len(pick), skip_bad, noun="images sampled for the colour PCA")
     mean = s1 / n
     cov = s2 / n - torch.outer(mean, mean)  # (3, 3) RGB covariance
     eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
@@ -133,11 +144,17 @@ def _reseed_worker(worker_id: int, rank: int) -> None:
 class FolderStream:
     """Batches of an ImageFolder decoded by DataLoader workers, like ``BatchIterator``:
     ``len()`` steps per epoch, ``epoch(e)`` yields (images, labels), and the same
-    (seed, epoch, rank) give the same batches. ``rank``/``world`` shard for DDP."""
+    (seed, epoch, rank) give the same batches. ``rank``/``world`` shard for DDP.
+
+    Images that cannot be decoded are collected as the pass goes; at its end
+    they are refused by path (``UnreadableImages``), or with ``skip_bad`` left
+    out of their batches and counted on stderr (once per file)."""
 
     def __init__(self, root, batch_size: int, transform, *, train: bool, seed: int = 0,
-                 rank: int = 0, world: int = 1, workers: int = 4, limit: int = 0):
+                 rank: int = 0, world: int = 1, workers: int = 4, limit: int = 0,
+                 skip_bad: bool = False):
         self.data = open_image_folder(root, transform)
+        self.skip_bad, self.reported = skip_bad, set()
         self.classes = tuple(self.data.classes)
         self.indices = torch.arange(len(self.data))
         if limit:  # a seeded random subset: ImageFolder lists its images class by class
@@ -157,7 +174,16 @@ class FolderStream:
         if self.train:
             per_rank = len(order) // self.world
             order = order[torch.randperm(len(order), generator=g)][self.rank * per_rank:(self.rank + 1) * per_rank]
-        loader = DataLoader(Subset(self.data, order.tolist()), self.batch_size, shuffle=False,
-                            num_workers=self.workers, generator=g, worker_init_fn=partial(_reseed_worker, rank=self.rank),
+        loader = DataLoader(Subset(ReadableOnly(self.data), order.tolist()), self.batch_size,
+                            shuffle=False, num_workers=self.workers, generator=g, collate_fn=collate,
+                            worker_init_fn=partial(_reseed_worker, rank=self.rank),
                             pin_memory=torch.cuda.is_available())
-        yield from loader
+        bad = []
+        for images, labels, unreadable in loader:
+            bad += unreadable
+            if images is not None:
+                yield images, labels
+        new = sorted((str(Path(p).relative_to(self.data.root)), w)
+                     for p, w in bad if p not in self.reported)
+        report(self.data.root, new, len(order), self.skip_bad)  # raises unless skipping
+        self.reported.update(p for p, _ in bad)

@@ -137,6 +137,22 @@ def _check_zip(path: Path) -> None:
         raise _damaged(path, f"the part {bad} fails its CRC-32 check")
 
 
+def check_finite(tensors: dict, where) -> None:
+    """Refuse weights holding nan or inf, naming the first tensor that does.
+
+    A diverged run or a damaged copy can carry them; such a net answers
+    every input with the same (or no) class, which reads as a plain bad
+    score instead of an error. Non-tensor and integer entries are skipped.
+    """
+    for name, t in tensors.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            nan, inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+            what = " and ".join(f"{n:,} {k}" for n, k in ((nan, "nan"), (inf, "inf")) if n)
+            raise CheckpointError(f"{where} holds non-finite weights: {name} has {what} of its "
+                                  f"{t.numel():,} values (a diverged run or a damaged copy); "
+                                  "use another checkpoint")
+
+
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Load a checkpoint with ``weights_only=True``; refuse anything else clearly.
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import save_atomic
+from .unreadable import open_rgb, report, why
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -57,14 +58,37 @@ def _folder_listing(root: Path) -> tuple[tuple[str, ...], list[tuple[Path, int]]
     files = [(p, i) for i, c in enumerate(classes) for p in sorted((root / c).iterdir())
              if p.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
+        found = "it is empty" if not any(root.iterdir()) else "no images found there"
         raise FileNotFoundError(
-            f"no images found in {root}: expected one sub-folder per class with "
+            f"{root}: {found}; expected one sub-folder per class with "
             f"{', '.join(IMAGE_SUFFIXES)} files inside (ImageFolder layout)")
+    empty = sorted(set(classes) - {p.parent.name for p, _ in files})
+    if empty:  # a class the net would be built for but never shown: an unfinished copy, usually
+        raise FileNotFoundError(
+            f"{root}: the class folder{'s' if len(empty) > 1 else ''} {', '.join(empty[:5])} "
+            f"{'hold' if len(empty) > 1 else 'holds'} no images ({', '.join(IMAGE_SUFFIXES)}); "
+            "copy its images there or remove the folder")
     return classes, files
 
 
-def load_image_folder(root, size: int = 32) -> TensorDataset:
-    """Decode a small ImageFolder tree once (cached on disk) into a TensorDataset."""
+def _unchanged(root: Path, unreadable: list) -> bool:
+    """Whether the files a cache found unreadable are still there, as they were."""
+    for rel, _, size, mtime in unreadable:
+        try:
+            st = (root / rel).stat()
+        except OSError:
+            return False
+        if (st.st_size, st.st_mtime_ns) != (size, mtime):
+            return False
+    return True
+
+
+def load_image_folder(root, size: int = 32, skip_bad: bool = False) -> TensorDataset:
+    """Decode a small ImageFolder tree once (cached on disk) into a TensorDataset.
+
+    Files that cannot be decoded are refused by path (``UnreadableImages``), or
+    with ``skip_bad`` left out and counted on stderr.
+    """
     from PIL import Image
 
     root = Path(root).expanduser().resolve()
@@ -73,27 +97,56 @@ def load_image_folder(root, size: int = 32) -> TensorDataset:
     for p, _ in files[:: max(1, len(files) // 64)]:
         key.update(f"{p.name}{p.stat().st_size}".encode())
     cached = cache_dir() / f"folder-{key.hexdigest()[:16]}.pt"
+    # The cache holds the readable images and the list of unreadable ones, the
+    # same whether or not this run skips them: the choice is made after, below,
+    # so a cache written while skipping never lets a later run skip silently.
+    d = None
     if cached.exists():
         try:
             d = torch.load(cached, weights_only=True)
-            return TensorDataset(d["images"], d["labels"], tuple(d["classes"]))
+            if not _unchanged(root, d.get("unreadable", [])):
+                d = None  # a listed file was replaced or removed: decode again
         except Exception:
+            d = None
             cached.unlink(missing_ok=True)  # a damaged cache is rebuilt, never trusted
+    if d is None:
+        d = _decode(root, classes, files, size)
+        # Through a temporary file of its own, then renamed: DDP ranks that decode
+        # the same folder at once never collide, and no reader sees half a file.
+        save_atomic(d, cached)
+    report(root, d.get("unreadable", []), len(files), skip_bad)
+    return TensorDataset(d["images"], d["labels"], tuple(d["classes"]))
+
+
+def _decode(root: Path, classes: tuple, files: list, size: int) -> dict:
+    """The cache's contents: readable images (N, 3, size, size) uint8, their labels,
+    and [relative path, why, size, mtime] of every file that cannot be decoded."""
+    from PIL import Image
     from tqdm import tqdm
 
     images = torch.empty(len(files), 3, size, size, dtype=torch.uint8)
+    readable = torch.ones(len(files), dtype=torch.bool)
+    unreadable = []
     for j, (p, _) in enumerate(tqdm(files, desc=f"decoding {root.name}", unit="img")):
-        with Image.open(p) as im:
-            im = im.convert("RGB")
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.BILINEAR)
-            images[j] = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(
-                size, size, 3).permute(2, 0, 1)
+        try:
+            im = open_rgb(p)
+        except Exception as e:  # PIL raises many kinds for damaged files; all are the data's fault
+            readable[j] = False
+            try:
+                info = p.stat()
+                st = (info.st_size, info.st_mtime_ns)
+            except OSError:  # gone while we read: the next run decodes again (see _unchanged)
+                st = (-1, -1)
+            unreadable.append([str(p.relative_to(root)), why(p, e), *st])
+            continue
+        if im.size != (size, size):
+            im = im.resize((size, size), Image.BILINEAR)
+        images[j] = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(
+            size, size, 3).permute(2, 0, 1)
     labels = torch.tensor([i for _, i in files], dtype=torch.int64)
-    # Through a temporary file of its own, then renamed: DDP ranks that decode
-    # the same folder at once never collide, and no reader sees half a file.
-    save_atomic({"images": images, "labels": labels, "classes": list(classes)}, cached)
-    return TensorDataset(images, labels, classes)
+    if unreadable:
+        images, labels = images[readable], labels[readable]
+    return {"images": images, "labels": labels, "classes": list(classes), "unreadable": unreadable}
 
 
 def hold_out(data: TensorDataset, n: int, seed: int) -> tuple[TensorDataset, TensorDataset]:
@@ -110,14 +163,16 @@ def hold_out(data: TensorDataset, n: int, seed: int) -> tuple[TensorDataset, Ten
             TensorDataset(data.images[held], data.labels[held], data.classes))
 
 
-def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> TensorDataset:
+def load_cifar10(data_dir=None, train: bool = True, download: bool = False,
+                 skip_bad: bool = False) -> TensorDataset:
     """CIFAR-10 from an ImageFolder tree (``train/``, ``test/``) or torchvision's archive.
 
     ``data_dir`` may hold ``train/`` and ``test/`` class folders of images (e.g.
     a JPEG export of CIFAR-10), or torchvision's ``cifar-10-batches-py``; with
     ``download=True`` torchvision fetches the archive there. It may also
     name the embedded sample (``alexnet.sample.SAMPLE_FILE``, 3,000 images).
-    Without ``data_dir``: ``cifar10/`` in ``cache_dir()``.
+    Without ``data_dir``: ``cifar10/`` in ``cache_dir()``. ``skip_bad``: see
+    ``load_image_folder``.
     """
     split = "train" if train else "test"
     root = Path(data_dir).expanduser() if data_dir else cache_dir() / "cifar10"
@@ -126,23 +181,51 @@ def load_cifar10(data_dir=None, train: bool = True, download: bool = False) -> T
     if is_sample(root):
         ds = load_sample(root, train=train)
     elif (root / split).is_dir():
-        ds = load_image_folder(root / split)
+        ds = load_image_folder(root / split, skip_bad=skip_bad)
     else:
-        import torchvision
-
-        try:
-            tv = torchvision.datasets.CIFAR10(str(root), train=train, download=download)
-        except Exception as e:  # offline, or no archive there
-            raise FileNotFoundError(
-                f"CIFAR-10 is not in {root} and could not be fetched ({type(e).__name__}: {e}). "
-                "Either pass --download (or run `bash run.sh download cifar10`) on a machine with "
-                "internet, or point --data-dir at a folder holding train/<class>/ and "
-                "test/<class>/ images, or torchvision's cifar-10-batches-py/") from None
-        images = torch.from_numpy(tv.data).permute(0, 3, 1, 2).contiguous()
-        ds = TensorDataset(images, torch.tensor(tv.targets), tuple(tv.classes))
+        ds = _torchvision_cifar10(root, train, download)
     if ds.classes != CIFAR10_CLASSES:
         raise ValueError(f"{root / split} has classes {ds.classes}; CIFAR-10 needs {CIFAR10_CLASSES}")
     return ds
+
+
+CIFAR10_LAYOUT = ("train/<class>/ and test/<class>/ image folders, or torchvision's "
+                  "cifar-10-batches-py/ folder")
+
+
+def _torchvision_cifar10(root: Path, train: bool, download: bool) -> TensorDataset:
+    """CIFAR-10 from torchvision's archive in ``root``; errors name what is missing there."""
+    import torchvision
+
+    split, other = ("train", "test") if train else ("test", "train")
+    archive = root / "cifar-10-batches-py"
+    get = ("point --data-dir at a folder holding " + CIFAR10_LAYOUT +
+           ", e.g. tar -xzf cifar10-jpeg.tar.gz -C ~/data && --data-dir ~/data/cifar10")
+    if not archive.is_dir() and not download:  # say what is there; the network is not the answer
+        if not root.is_dir():
+            raise FileNotFoundError(f"CIFAR-10 folder {root} does not exist: {get} "
+                                    "(or pass --download on a machine with internet)")
+        if (root / other).is_dir():
+            raise FileNotFoundError(f"{root} has {other}/ but no {split}/ folder: CIFAR-10 needs "
+                                    f"{split}/<class>/ images there too, next to {other}/")
+        entries = sorted(p.name for p in root.iterdir())
+        if not entries:
+            raise FileNotFoundError(f"CIFAR-10 folder {root} is empty: it should hold {CIFAR10_LAYOUT}. "
+                                    "Extract the dataset there, or pass --download on a machine "
+                                    "with internet")
+        raise FileNotFoundError(f"{root} holds no CIFAR-10: expected {CIFAR10_LAYOUT}, found "
+                                f"{', '.join(entries[:5])}{', ...' if len(entries) > 5 else ''}")
+    try:
+        tv = torchvision.datasets.CIFAR10(str(root), train=train, download=download)
+    except Exception as e:  # offline; or the archive's files fail their md5 checks
+        if archive.is_dir() and not download:
+            raise ValueError(f"torchvision's CIFAR-10 archive {archive} is incomplete or damaged "
+                             "(its files fail their checksums): delete that folder and extract "
+                             "cifar-10-python.tar.gz again, or pass --download") from None
+        raise FileNotFoundError(f"CIFAR-10 could not be fetched into {root} ({type(e).__name__}: "
+                                f"{str(e)[:120]}): {get}") from None
+    images = torch.from_numpy(tv.data).permute(0, 3, 1, 2).contiguous()
+    return TensorDataset(images, torch.tensor(tv.targets), tuple(tv.classes))
 
 
 def normalize(images: torch.Tensor, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> torch.Tensor:

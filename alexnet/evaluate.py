@@ -57,7 +57,7 @@ def evaluate(model: nn.Module, batches, ten_crop=None, progress: bool = False) -
     return Errors(e1 / max(n, 1), e5 / max(n, 1), n)
 
 
-def _folder_batches(loaded, data_dir, batch_size: int, limit: int, workers: int):
+def _folder_batches(loaded, data_dir, batch_size: int, limit: int, workers: int, skip_bad: bool):
     """(single-crop batches, 10-crop batches) of an ImageFolder ``data_dir``, streamed."""
     from pathlib import Path
 
@@ -71,7 +71,7 @@ def _folder_batches(loaded, data_dir, batch_size: int, limit: int, workers: int)
 
     def stream(crop):
         s = FolderStream(root, batch_size, test_transform(crop, loaded.mean, loaded.std),
-                         train=False, workers=workers, limit=limit)
+                         train=False, workers=workers, limit=limit, skip_bad=skip_bad)
         if len(s.classes) != len(loaded.classes):
             raise SystemExit(f"{root} has {len(s.classes)} class folders but {loaded.name} "
                              f"predicts {len(loaded.classes)} classes")
@@ -99,6 +99,8 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--limit", type=int, default=0, help="evaluate N test images, a fixed random subset (0: all)")
     p.add_argument("--workers", type=int, default=4, help="image decoding processes (imagenet-folder)")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="leave out (and count) images that cannot be decoded instead of stopping")
     a = p.parse_args(argv)
 
     loaded = load_model(a.weights)
@@ -106,10 +108,11 @@ def main(argv=None) -> None:
     if a.dataset == "imagenet-folder":
         if not a.data_dir:
             raise SystemExit("--dataset imagenet-folder needs --data-dir (a folder of class folders)")
-        single, ten = _folder_batches(loaded, a.data_dir, a.batch_size, a.limit, a.workers)
+        single, ten = _folder_batches(loaded, a.data_dir, a.batch_size, a.limit, a.workers,
+                                      a.skip_bad_images)
         crops = lambda x: ten_crop(x, 224)  # noqa: E731
     else:
-        data = load_cifar10(a.data_dir, train=False, download=a.download)
+        data = load_cifar10(a.data_dir, train=False, download=a.download, skip_bad=a.skip_bad_images)
         if a.limit:  # a seeded random subset: the test set is sorted by class
             keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:a.limit]
             data.images, data.labels = data.images[keep], data.labels[keep]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checkpoint, save_atomic
+from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .data import BatchIterator, cifar_ten_crop, hold_out, load_cifar10, normalised_black
 from analysis.filters import tower_split_test, tower_summary
 
@@ -171,4 +171,11 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from .unreadable import UnreadableImages
+
+    try:
+        main()
+    except UnreadableImages as e:  # the manifest's test score must count every test image
+        raise SystemExit(f"error: {e.summary}; remove or replace them, then export again") from None
+    except (OSError, CheckpointError, ValueError) as e:  # the user's to fix: no traceback
+        raise SystemExit(f"error: {e}") from None

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint, remove_stale_temps, save_atomic
+from .checkpoint import check_finite, load_checkpoint, remove_stale_temps, save_atomic
 from .data import (CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, BatchIterator, hold_out,
                    load_cifar10, load_image_folder)
 from .evaluate import evaluate
@@ -82,22 +82,27 @@ def _data(cfg: TrainConfig, rank: int, world: int):
         from .augment import FolderStream, pca_basis, test_transform, train_transform
 
         val_root = _val_dir(root)
-        train = FolderStream(root / "train", cfg.batch_size, train_transform(*pca_basis(root / "train")),
+        skip = cfg.skip_bad_images
+        pca = pca_basis(root / "train", skip_bad=skip)
+        train = FolderStream(root / "train", cfg.batch_size, train_transform(*pca),
                              train=True, seed=cfg.seed, rank=rank, world=world,
-                             workers=cfg.workers, limit=cfg.limit)
-        val = FolderStream(val_root, cfg.batch_size, test_transform(), train=False, workers=cfg.workers)
+                             workers=cfg.workers, limit=cfg.limit, skip_bad=skip)
+        val = FolderStream(val_root, cfg.batch_size, test_transform(), train=False,
+                           workers=cfg.workers, skip_bad=skip)
         _same_classes(train.classes, val.classes)
         return train, lambda: val.epoch(0), train.classes
     val = None  # --val-split: held out of the training images below
     if cfg.dataset == "cifar10":
-        train = load_cifar10(cfg.data_dir or None, train=True, download=cfg.download)
+        train = load_cifar10(cfg.data_dir or None, train=True, download=cfg.download,
+                             skip_bad=cfg.skip_bad_images)
         if not cfg.val_split:
-            val = load_cifar10(cfg.data_dir or None, train=False, download=cfg.download)
+            val = load_cifar10(cfg.data_dir or None, train=False, download=cfg.download,
+                               skip_bad=cfg.skip_bad_images)
     else:
         side = GEOMETRY[cfg.variant]["input"]
-        train = load_image_folder(root / "train", side)
+        train = load_image_folder(root / "train", side, skip_bad=cfg.skip_bad_images)
         if not cfg.val_split:
-            val = load_image_folder(_val_dir(root), side)
+            val = load_image_folder(_val_dir(root), side, skip_bad=cfg.skip_bad_images)
             _same_classes(train.classes, val.classes)
     if cfg.val_split:  # a function of the seed alone: the same on resume and on every DDP rank
         if cfg.val_split >= len(train):
@@ -169,6 +174,8 @@ def train(cfg: TrainConfig):
     start_epoch, history, state, new_lr = 0, [], None, None
     if cfg.resume:
         state = load_checkpoint(cfg.resume)
+        if isinstance(state.get("model"), dict):  # a nan start would only diverge at step 1
+            check_finite(state["model"], cfg.resume)
         saved = TrainConfig(**state["train_config"])  # an older run's missing fields: defaults
         cfg = resumed(cfg, saved)
         start_epoch, history = state["epoch"], list(state["history"])

@@ -53,6 +53,8 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads; 0 keeps torch's choice
     widths: str = ""  # "conv1,...,conv5,fc6,fc7" kernel counts; empty: the variant's own
     workers: int = 4  # DataLoader processes decoding images (imagenet-folder only)
+    skip_bad_images: bool = False  # leave out (and count) images that cannot be decoded;
+    #   without it a damaged image stops the run with the paths of all of them
 
 
 SCHEDULES = ("plateau", "onecycle", "constant")
@@ -183,4 +185,5 @@ def resumed(cfg: TrainConfig, saved: TrainConfig) -> TrainConfig:
                          f"curve ends at epoch {saved.epochs}. Resume without --epochs")
     return replace(saved, **{k: getattr(cfg, k) for k in HARDWARE},
                    tower_devices=cfg.tower_devices or saved.tower_devices,
+                   skip_bad_images=cfg.skip_bad_images or saved.skip_bad_images,
                    out=cfg.out if cfg.out != TrainConfig.out else saved.out, epochs=epochs, lr=lr)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, check_finite, load_checkpoint
 from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 from .model import AlexNet, AlexNetConfig
 
@@ -145,6 +145,7 @@ def _from_torchvision_state(state: dict, where, name: str, info: dict) -> Loaded
     from torchvision.models import AlexNet_Weights
 
     model = _build(TORCHVISION_CONFIG, _renamed(state, where), where)
+    check_finite(state, where)  # under the file's own names
     classes = tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
     return LoadedModel(name, model, classes, IMAGENET_MEAN, IMAGENET_STD, 224, info)
 
@@ -164,6 +165,7 @@ def _from_train_checkpoint(ckpt: dict, where, name: str, info: dict) -> LoadedMo
                               "checkpoint as alexnet.train wrote it")
     classes = tuple(classes)
     model = _build(config, ckpt["model"], where)
+    check_finite(ckpt["model"], where)
     cifar = config.variant == "cifar"
     mean, std = (CIFAR10_MEAN, CIFAR10_STD) if cifar else (IMAGENET_MEAN, IMAGENET_STD)
     return LoadedModel(name, model, classes, mean, std, config.input_size,
@@ -205,6 +207,26 @@ def _cifar10_override() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def _load_override(path: Path) -> LoadedModel:
+    """The checkpoint ``ALEXNET_CIFAR10_WEIGHTS`` names, checked like any other file and
+    refused unless it can stand in for the shipped net: 32x32 inputs, CIFAR-10's classes in
+    order (the app pairs the "cifar10" model with CIFAR-10 images and their labels)."""
+    where = f"{CIFAR10_OVERRIDE_ENV}={path}"
+    try:
+        loaded = load_path(path, "cifar10", {"path": str(path), "set by": CIFAR10_OVERRIDE_ENV})
+    except CheckpointError as e:
+        raise CheckpointError(f"{where} cannot be used: {e}") from None
+    if loaded.input_size != 32 or loaded.classes != CIFAR10_CLASSES:
+        s = loaded.input_size
+        raise CheckpointError(
+            f"{where} cannot stand in for the CIFAR-10 model: its net takes {s}x{s} images and "
+            f"predicts {len(loaded.classes)} classes ({', '.join(loaded.classes[:4])}"
+            f"{', ...' if len(loaded.classes) > 4 else ''}); it must take 32x32 images and predict "
+            f"CIFAR-10's {len(CIFAR10_CLASSES)} classes in order ({', '.join(CIFAR10_CLASSES)}). "
+            f"Point {CIFAR10_OVERRIDE_ENV} at such a checkpoint, or unset it")
+    return loaded
+
+
 def load_cifar10(file=CIFAR10_FILE, manifest=CIFAR10_MANIFEST) -> LoadedModel:
     """The shipped CIFAR-10 AlexNet, refused unless its sha256 matches the manifest.
 
@@ -212,7 +234,7 @@ def load_cifar10(file=CIFAR10_FILE, manifest=CIFAR10_MANIFEST) -> LoadedModel:
     """
     override = _cifar10_override()
     if override is not None and file == CIFAR10_FILE:
-        return load_path(override, "cifar10", {"path": str(override), "set by": CIFAR10_OVERRIDE_ENV})
+        return _load_override(override)
     info = cifar10_manifest(manifest)
     file = Path(file)
     if not file.is_file():

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from alexnet.checkpoint import CheckpointError, load_checkpoint
+from alexnet.checkpoint import CheckpointError, check_finite, load_checkpoint
 from alexnet.data import CIFAR10_MEAN, CIFAR10_STD
 from alexnet.model import AlexNetConfig
 
@@ -49,6 +49,7 @@ def load_snapshots(folder, model=None) -> list[tuple[int, dict]]:
         snap = load_checkpoint(path)  # weights_only=True, clear errors for damaged files
         if not isinstance(snap.get("features"), dict) or not snap["features"]:
             raise CheckpointError(f"{path} has no 'features' weights: it is not a conv snapshot")
+        check_finite(snap["features"], path)  # a diverged epoch would project nothing but nan
         if model is not None and "model_config" in snap:
             theirs = AlexNetConfig.from_dict(snap["model_config"])
             if theirs != model.config:

@@ -37,8 +37,11 @@ def image_picker(key: str) -> None:
         if shot is not None:
             _accept(shot.getvalue(), "camera photo")
     else:
-        source_, note = resources.cifar_source()
-        samples = resources.sample_images(source_)
+        data, note = resources.cifar_test()
+        if data is None:
+            st.info(note)
+            return
+        samples = resources.sample_images(resources.cifar_source()[0])
         name = st.selectbox("CIFAR-10 test image", list(samples), index=None,
                             placeholder="choose one", key=f"{key}_sample")
         if note:
@@ -64,8 +67,12 @@ def require_model():
 
 def require_cifar(loader):
     """A CIFAR-10 split from ``loader`` (``resources.cifar_test`` or ``cifar_train``): the
-    full set, or the embedded sample with a one-line note saying so."""
+    full set, or the embedded sample with a one-line note saying so; or why the full set
+    here cannot be used, and a stop."""
     data, note = loader()
+    if data is None:  # the full set is here but cannot be used: say why, show nothing stale
+        st.info(note)
+        st.stop()
     if note:
         st.caption(note)
     return data

@@ -43,7 +43,9 @@ def _load(name: str) -> weights.LoadedModel:
 
 def model(name: str) -> tuple[weights.LoadedModel | None, str | None]:
     """(the loaded model, None) or (None, a note saying how to get it)."""
-    if not weights.available()[name]:
+    # A missing ALEXNET_CIFAR10_WEIGHTS file is named by the loader, not taken for a missing pretrained/.
+    overridden = name == "cifar10" and os.environ.get(weights.CIFAR10_OVERRIDE_ENV)
+    if not weights.available()[name] and not overridden:
         return None, MISSING[name]
     try:
         return _load(name), None
@@ -123,16 +125,29 @@ def _cifar(source: str, train: bool):
     return load_cifar10(source, train=train)
 
 
-def cifar_test():
-    """(the CIFAR-10 test set, None), or (the embedded sample's, a note saying so)."""
+def _split(train: bool):
+    """(a CIFAR-10 split, None or the sample's one-line note), or (None, why it cannot be used)."""
     source, note = cifar_source()
-    return _cifar(source, False), note
+    what = "training" if train else "test"
+    from alexnet.unreadable import UnreadableImages
+
+    try:
+        return _cifar(source, train), note
+    except UnreadableImages as e:  # the app has no --skip-bad-images: the files must go
+        return None, f"{e.summary}. Remove them (or replace them with good copies), then reload."
+    except (OSError, ValueError) as e:  # an empty split, other classes than CIFAR-10's, ...
+        return None, f"CIFAR-10 {what} images at `{source}` cannot be used: {e}"
+
+
+def cifar_test():
+    """(the CIFAR-10 test set, None), (the embedded sample's, a note saying so), or
+    (None, why the full set on this machine cannot be used)."""
+    return _split(False)
 
 
 def cifar_train():
-    """(the CIFAR-10 training set, None), or (the embedded sample's, a note saying so)."""
-    source, note = cifar_source()
-    return _cifar(source, True), note
+    """As ``cifar_test``, for the training set."""
+    return _split(True)
 
 
 def pretrained_dir() -> Path:

@@ -70,6 +70,9 @@ def top9_section(loaded, layer: str, channel: int, key: str) -> None:
         st.info("The top 9 are searched in the CIFAR-10 test set, which only the CIFAR-10 model reads.")
         return
     data, note = resources.cifar_test()
+    if data is None:  # the full set is here but cannot be used
+        st.info(note)
+        return
     if note:
         st.caption(note)  # the embedded sample, and how to get the full set
     sizes = sorted({min(n, len(data)) for n in (*page_data.TOP9_IMAGES, len(data))})

@@ -14,11 +14,11 @@ seconds; "cpu" is the process's CPU seconds.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 import warnings
 
 import torch
+
+from bench.timing import timed
 
 from alexnet.weights import load_model
 from analysis import attribution as A
@@ -26,18 +26,6 @@ from analysis.featvis import Settings, visualise
 
 GOAL_METHOD = 2.0  # issue 16: every method under 2 s for one 32x32 picture, on two cores
 GOAL_FEATVIS = 15.0  # and feature visualisation of one unit under 15 s
-
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of ``fn()`` over ``repeats`` runs, after one warm-up."""
-    fn()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - w)
-        cpu.append(time.process_time() - c)
-    return statistics.median(wall), statistics.median(cpu)
 
 
 def main(argv=None) -> None:

@@ -16,10 +16,10 @@ of the wall time was spent waiting for a core.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+
+from bench.timing import timed
 
 from alexnet.weights import WeightsUnavailable, from_torchvision, load_model
 from analysis.occlusion import DEFAULT_SIZE, DEFAULT_STRIDE, occlusion
@@ -39,18 +39,6 @@ def load(case: str):
 
         torch.manual_seed(0)
         return from_torchvision(torchvision.models.alexnet(weights=None).eval())
-
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of ``fn()`` over ``repeats`` runs, after one warm-up."""
-    fn()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - w)
-        cpu.append(time.process_time() - c)
-    return statistics.median(wall), statistics.median(cpu)
 
 
 def main(argv=None) -> None:

@@ -155,7 +155,7 @@ def test_bad_settings_fail_clearly(image_folder, tmp_path, extra, error, message
 def test_missing_data_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"), *SMALL])
-    with pytest.raises(FileNotFoundError, match="CIFAR-10 is not in"):
+    with pytest.raises(FileNotFoundError, match="CIFAR-10 folder .*nowhere does not exist: point --data-dir"):
         main(["--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")])
 
 

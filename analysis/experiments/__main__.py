@@ -56,12 +56,12 @@ def _seeds(text: str) -> list[int]:
         raise SystemExit(f"--seeds wants comma-separated integers, e.g. 0,1,2; got {text!r}")
 
 
-def _load(data_dir: str, experiment: str):
+def _load(data_dir: str, experiment: str, skip_bad: bool = False):
     from alexnet.data import load_cifar10
 
     try:
-        train = load_cifar10(data_dir, train=True)
-        test = load_cifar10(data_dir, train=False) if experiment == "lrn" else None
+        train = load_cifar10(data_dir, train=True, skip_bad=skip_bad)
+        test = load_cifar10(data_dir, train=False, skip_bad=skip_bad) if experiment == "lrn" else None
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     return train, test
@@ -145,6 +145,8 @@ def main(argv=None) -> None:
         s.add_argument("--init-std", type=float, help="std of the paper-gaussian weights")
         s.add_argument("--inputs", help="centred-raw (AK 2: 0-255 minus the mean image) or standardised")
         s.add_argument("--lr", action="append", metavar="ACT=LR[,LR]", help="lr candidates")
+        s.add_argument("--skip-bad-images", action="store_true",
+                       help="leave out (and count) images that cannot be decoded instead of stopping")
         if name == "reference":
             s.add_argument("--experiments", default=",".join(EXPERIMENTS))
             s.add_argument("--out-dir", default=str(PRETRAINED))
@@ -166,7 +168,7 @@ def main(argv=None) -> None:
         cfg, seeds = _config(args, experiment), _seeds(args.seeds)
         if not seeds:
             raise SystemExit("--seeds is empty; give e.g. 0 or 0,1,2")
-        train, test = _load(args.data_dir, experiment)
+        train, test = _load(args.data_dir, experiment, args.skip_bad_images)
         out = (Path(args.out_dir) / REFERENCE_FILES[experiment] if args.command == "reference"
                else args.out and Path(args.out))
         t0 = time.time()

@@ -188,8 +188,11 @@ def worker(job_dir) -> int:
         else:
             res = run_relu_tanh(cfg, train, progress, stop_file.exists)
     except Exception as e:
-        write_json_atomic({"state": "failed", "error": f"{type(e).__name__}: {e}"},
-                          job_dir / "progress.json")
+        from alexnet.unreadable import UnreadableImages
+
+        error = (f"{e.summary}; remove them (or replace them with good copies), then start again"
+                 if isinstance(e, UnreadableImages) else f"{type(e).__name__}: {e}")
+        write_json_atomic({"state": "failed", "error": error}, job_dir / "progress.json")
         return 1
     if res.stopped:  # the last complete snapshot stays; no result.json
         snap = read_json(job_dir / "progress.json") or {}
