@@ -6,7 +6,7 @@
 import streamlit as st
 
 from alexnet.weights import available
-from app import state
+from app import downloads, state
 
 st.set_page_config(page_title="AlexNet Lab", page_icon=":material/neurology:", layout="wide")
 state.init()
@@ -43,7 +43,13 @@ with st.sidebar:
     ready = available()
     st.radio("Model", list(state.MODELS), key="model_name",
              format_func=lambda m: state.MODELS[m] + ("" if ready[m] else " (not on this machine)"))
-    if st.session_state.image_bytes is not None:
-        st.caption(f"Current picture: {st.session_state.image_name}")
+    current = st.empty()  # filled after the page ran: the page may change the picture
+    downloads.panel()
 
-nav.run()
+try:
+    nav.run()
+finally:  # also after a page's st.stop()
+    if st.session_state.image_bytes is not None:
+        current.caption(f"Current picture: {st.session_state.image_name}")
+    else:
+        current.empty()

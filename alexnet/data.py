@@ -179,11 +179,17 @@ def load_cifar10(data_dir=None, train: bool = True, download: bool = False,
     ``data_dir`` (default: ``default_data_dir()``) may hold ``train/`` and
     ``test/`` class folders of images (e.g. a JPEG export of CIFAR-10), or
     torchvision's ``cifar-10-batches-py``; with ``download=True`` torchvision
-    fetches the archive there. ``skip_bad``: see ``load_image_folder``.
+    fetches the archive there. It may also name the embedded sample
+    (``alexnet.sample.SAMPLE_FILE``, 3,000 images). ``skip_bad``: see
+    ``load_image_folder``.
     """
     split = "train" if train else "test"
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    if (root / split).is_dir():
+    from .sample import is_sample, load_sample  # the embedded sample (alexnet/sample.py)
+
+    if is_sample(root):
+        ds = load_sample(root, train=train)
+    elif (root / split).is_dir():
         ds = load_image_folder(root / split, skip_bad=skip_bad)
     else:
         ds = _torchvision_cifar10(root, train, download)

@@ -2,7 +2,7 @@
 benchmarks use is built and loaded here, so no caller remaps keys.
 
     python -m alexnet.weights list
-    python -m alexnet.weights download imagenet     # needs internet, once
+    python -m alexnet.weights download imagenet     # needs internet, once (as bash run.sh download imagenet-weights)
 
 One ``Weights`` entry per set of weights (torchvision's ``WeightsEnum``):
 the net it fits (``alexnet.registry``), its file or URL and checksum, its
@@ -72,6 +72,12 @@ class Weights:
         override = os.environ.get(self.override_env) if self.override_env else None
         return Path(override).expanduser() if override else self.file()
 
+    @property
+    def download_command(self) -> str:
+        """The command that fetches these weights, as a user types it in the project folder."""
+        return ("bash run.sh download imagenet-weights" if self.name == "imagenet"  # alexnet/download.py
+                else f".venv/bin/python -m alexnet.weights download {self.name}")
+
     def missing_note(self) -> str:
         return self.missing.format(path=self.file())
 
@@ -125,7 +131,7 @@ def load_weights(w: Weights, download: bool = False, file=None, manifest=None) -
             raise WeightsUnavailable(
                 f"{path} is missing; restore pretrained/ from the repository" if not w.url else
                 f"{w.title} weights are not on this machine. On a machine with internet run "
-                f"`python -m alexnet.weights download {w.name}`, or copy {path.name} "
+                f"`{w.download_command}`, or copy {path.name} "
                 f"({w.meta.get('size', '')}, from {w.url}) to {path}.")
         _fetch(w, path)
     if manifest and sha256(path) != info["sha256"]:
@@ -158,7 +164,7 @@ register_weights(Weights(
     url=TORCHVISION_URL, sha256_prefix=TORCHVISION_FILE.split("-")[-1].split(".")[0],
     classes=_imagenet_classes,
     missing=("torchvision's ImageNet AlexNet weights are not on this machine. On a machine "
-             "with internet, run `python -m alexnet.weights download imagenet` once "
+             "with internet, run `bash run.sh download imagenet-weights` once "
              "(233 MB, saved to `{path}`), then reload."),
     meta={"source": "torchvision AlexNet_Weights.IMAGENET1K_V1", "acc@1": 56.522, "acc@5": 79.066,
           "size": "233 MB"}))

@@ -93,13 +93,15 @@ class UnitEvolution:
 
 @takes_any_net
 def evolution(model, snapshots, images, units, *, mean=CIFAR10_MEAN, std=CIFAR10_STD,
-              batch_size: int = 256) -> list[UnitEvolution]:
+              batch_size: int = 256, scans: dict | None = None) -> list[UnitEvolution]:
     """For each ``(layer, channel)`` in ``units``, its strongest activation over ``images``
     projected to pixels under each ``(epoch, features)`` of ``snapshots``.
 
     ``images`` as for ``analysis.top9.scan_layer`` (a TensorDataset, uint8 or
-    float tensor). The caller's model is copied once; its weights and mode
-    are never changed.
+    float tensor). ``scans`` may give ``{(epoch, layer): LayerScan}`` made
+    earlier (``strongest_scans``; a top-1 ``LayerScan.from_table`` is enough), so
+    only the projections are computed. The caller's model is copied once; its
+    weights and mode are never changed.
     """
     units = [(check_layer(model, layer, feature_layers(model)), check_channel(model, layer, c))
              for layer, c in units]
@@ -116,7 +118,9 @@ def evolution(model, snapshots, images, units, *, mean=CIFAR10_MEAN, std=CIFAR10
     for epoch, features in snapshots:
         _load_features(net, features)
         for layer in dict.fromkeys(layer for layer, _ in units):  # one scan per layer
-            scan = scan_layer(net, layer, x, mean=mean, std=std, batch_size=batch_size)
+            scan = (scans or {}).get((epoch, layer))
+            if scan is None:
+                scan = scan_layer(net, layer, x, mean=mean, std=std, batch_size=batch_size)
             for unit in (u for u in units if u[0] == layer):
                 best = int(scan.values[:, unit[1]].argmax())
                 p = project(net, image_batch(x, [best], mean, std, device), layer, unit[1],
@@ -128,4 +132,20 @@ def evolution(model, snapshots, images, units, *, mean=CIFAR10_MEAN, std=CIFAR10
             layer, channel, [e for e, _, _ in r], torch.tensor([b for _, b, _ in r]),
             torch.cat([p.position.cpu() for _, _, p in r]), torch.cat([p.value.cpu() for _, _, p in r]),
             torch.cat([p.pixels.cpu() for _, _, p in r]), [p.boxes[0] for _, _, p in r]))
+    return out
+
+
+@takes_any_net
+def strongest_scans(model, snapshots, images, layers, *, mean=CIFAR10_MEAN, std=CIFAR10_STD,
+                    batch_size: int = 256, progress=None) -> dict:
+    """``{(epoch, layer): LayerScan}`` over ``images`` for every snapshot and layer: the
+    expensive half of ``evolution``, for every channel at once (``progress(done, total)``)."""
+    net, x, out = copy.deepcopy(model), raw_images(images), {}
+    snapshots, total = list(snapshots), len(snapshots) * len(layers)
+    for epoch, features in snapshots:
+        _load_features(net, features)
+        for layer in layers:
+            out[(epoch, layer)] = scan_layer(net, layer, x, mean=mean, std=std, batch_size=batch_size)
+            if progress is not None:
+                progress(len(out), total)
     return out

@@ -53,6 +53,26 @@ class LayerScan:
         flat = int(self.positions[image, channel])
         return divmod(flat, self.map_size[1])
 
+    def table(self, k: int = 9) -> dict:
+        """The ``k`` strongest images of every channel (what ``top``/``position`` need for
+        them): ``index``, ``value``, ``position`` each (C, k), best first; small enough to ship."""
+        values, index = self.values.topk(min(k, len(self.values)), dim=0)  # (k, C) each
+        return {"layer": self.layer, "n": len(self.values), "map_size": list(self.map_size),
+                "index": index.T.contiguous(), "value": values.T.contiguous(),
+                "position": self.positions.gather(0, index).T.contiguous()}
+
+    @classmethod
+    def from_table(cls, t: dict) -> "LayerScan":
+        """A scan that knows only a ``table``'s images: the others read -inf (never in a top k)."""
+        c = len(t["index"])
+        index = t["index"].long()
+        values = torch.full((int(t["n"]), c), float("-inf"))
+        positions = torch.zeros((int(t["n"]), c), dtype=torch.int64)
+        cols = torch.arange(c)[:, None].expand_as(index)
+        values[index, cols] = t["value"].float()
+        positions[index, cols] = t["position"].long()
+        return cls(t["layer"], values, positions, tuple(t["map_size"]))
+
 
 def _bytes(t: torch.Tensor) -> bytes:
     return t.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes()

@@ -83,6 +83,15 @@ def as_picture(t) -> np.ndarray:
     return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
 
 
+def receptive_field(projection, box, size: int = 96) -> np.ndarray:
+    """A (3, H, W) projection cut to ``box`` (its unit's receptive field), scaled to its own
+    range and enlarged pixel-sharp to about ``size`` pixels: act1's 5x5 field is a speck otherwise."""
+    crop = projection[:, box.top:box.bottom, box.left:box.right]
+    a = as_picture(crop)
+    times = max(1, size // max(a.shape[:2]))
+    return a.repeat(times, axis=0).repeat(times, axis=1)
+
+
 def heatmap(values, title: str, colorscale: str = "Viridis", zmin=None, zmax=None,
             text=None) -> go.Figure:
     """A (P, Q) map as an interactive heatmap, rows top to bottom like the image."""
@@ -92,6 +101,40 @@ def heatmap(values, title: str, colorscale: str = "Viridis", zmin=None, zmax=Non
     fig.update_layout(title=title, font=FONT, height=340, margin=dict(l=10, r=10, t=50, b=10),
                       yaxis=dict(autorange="reversed", scaleanchor="x"), xaxis=dict(constrain="domain"))
     return fig
+
+
+def overlay(image, values, title: str, x, y, colorscale="Viridis", zmin=None, zmax=None,
+            text=None, ticks=None, height: int = 460, opacity: float = 0.55) -> go.Figure:
+    """A (P, Q) map laid over the (H, W, 3) picture it was measured on: cell (i, j) centred at
+    pixel (``y[i]``, ``x[j]``). ``ticks``: (values, labels) for the colour bar."""
+    a = np.asarray(image)
+    a = a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255).astype(np.uint8)
+    bar = dict(thickness=14)
+    if ticks is not None:
+        bar.update(tickvals=list(ticks[0]), ticktext=list(ticks[1]))
+    fig = go.Figure([go.Image(z=a, hoverinfo="skip"),
+                     go.Heatmap(z=np.asarray(values), x=np.asarray(x), y=np.asarray(y), opacity=opacity,
+                                colorscale=colorscale, zmin=zmin, zmax=zmax, text=text, colorbar=bar,
+                                hovertemplate=("%{text}" if text is not None else "%{z:.3f}")
+                                + " (square centred at x %{x}, y %{y})<extra></extra>")])
+    fig.update_layout(title=dict(text=title, font=dict(size=15)), font=FONT, height=height,
+                      margin=dict(l=0, r=0, t=40, b=0))
+    fig.update_xaxes(visible=False, range=[-0.5, a.shape[1] - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[a.shape[0] - 0.5, -0.5], scaleanchor="x")
+    return fig
+
+
+def class_colours(classes_present, names):
+    """A discrete colour scale and colour-bar ticks for class indices 0..K-1 (K classes present)."""
+    import plotly.colors as pc
+
+    palette = pc.qualitative.Plotly + pc.qualitative.Alphabet
+    k = len(classes_present)
+    scale = []
+    for i in range(k):
+        c = palette[i % len(palette)]
+        scale += [[i / k, c], [(i + 1) / k, c]]
+    return scale, (np.arange(k), [names[c] for c in classes_present])
 
 
 COLOURS = {"relu": "#1f77b4", "tanh": "#d62728", "lrn": "#2ca02c", "no-lrn": "#ff7f0e"}

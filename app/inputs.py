@@ -8,7 +8,9 @@ from alexnet.images import READABLE
 
 from . import resources, state
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+# Any file is accepted and judged by its contents (alexnet.images.load_image): a
+# browser's extension filter refuses a good JPEG named "photo" with only a hover hint.
+UPLOAD_TYPES = None
 SOURCES = ("Upload", "Camera", "Sample")
 
 
@@ -35,13 +37,15 @@ def image_picker(key: str) -> None:
         if shot is not None:
             _accept(shot.getvalue(), "camera photo")
     else:
-        samples = resources.sample_images(str(resources.data_dir()))
-        if not samples:
-            st.info(f"No CIFAR-10 test images at `{resources.data_dir()}`: extract the dataset "
-                    f"there, or set `{resources.DATA_ENV}` to a folder holding `test/<class>/`.")
+        data, note = resources.cifar_test()
+        if data is None:
+            st.info(note)
             return
+        samples = resources.sample_images(resources.cifar_source()[0])
         name = st.selectbox("CIFAR-10 test image", list(samples), index=None,
                             placeholder="choose one", key=f"{key}_sample")
+        if note:
+            st.caption(note)
         if name is not None:
             _accept(samples[name], f"CIFAR-10 test image: {name}")
 
@@ -62,12 +66,15 @@ def require_model():
 
 
 def require_cifar(loader):
-    """A CIFAR-10 split from ``loader`` (``resources.cifar_test`` or ``cifar_train``),
-    or the note on how to get it and a stop."""
+    """A CIFAR-10 split from ``loader`` (``resources.cifar_test`` or ``cifar_train``): the
+    full set, or the embedded sample with a one-line note saying so; or why the full set
+    here cannot be used, and a stop."""
     data, note = loader()
-    if data is None:
+    if data is None:  # the full set is here but cannot be used: say why, show nothing stale
         st.info(note)
         st.stop()
+    if note:
+        st.caption(note)
     return data
 
 

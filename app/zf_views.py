@@ -5,37 +5,52 @@ from __future__ import annotations
 
 import streamlit as st
 
-from alexnet.data import cache_dir
+from analysis import page_data
+from analysis.activations import channel_summary, feature_maps
 from analysis.deconv import project
-from analysis.top9 import scan_layer, top9
+from analysis.top9 import LayerScan, top9
 
-from . import charts, resources
-
-
-def _step(n: int) -> int:
-    return max(1, len(resources.cifar_test()[0]) // n)
+from . import charts, jobs, resources
 
 
-def _spread(n: int):
-    """``n`` test images spread over the set (it is sorted by class): every step(n)-th."""
-    return resources.cifar_test()[0].images[:: _step(n)][:n]
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _scan(model_name: str, layer: str, n: int):
-    loaded = resources.model(model_name)[0]
-    return scan_layer(loaded.model, layer, _spread(n), mean=loaded.mean, std=loaded.std,
-                      cache_dir=cache_dir() / "top9")
+def _table(loaded, layer: str, n: int):
+    """(the key, the nine strongest test images of every map of ``layer``) read from the shipped
+    page data or the disk cache, else computed once per server in the background (None meanwhile)."""
+    data = resources.cifar_test()[0]
+    name = page_data.key("top9", resources.model_sha(loaded), resources.data_sha(False),
+                         n=n, layer=layer)
+    images, _ = page_data.spread(data, n)
+    return name, jobs.page_data(name, lambda progress: page_data.compute_top9(
+        loaded.model, images, layer, loaded.mean, loaded.std, progress),
+        f"Scanning {n:,} test images for {layer}")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def strongest(model_name: str, layer: str, channel: int, n: int):
-    """(test image index, value, patch, projection) for the map's top 9 among ``n`` test images."""
+def strongest(model_name: str, layer: str, channel: int, n: int, _table, key: str):
+    """(test image index, value, patch, projection) for the map's top 9 among ``n`` test images
+    (``_table``: the page data stored under ``key``)."""
     loaded = resources.model(model_name)[0]
-    best = top9(loaded.model, layer, channel, _spread(n), scan=_scan(model_name, layer, n),
+    images, step = page_data.spread(resources.cifar_test()[0], n)
+    best = top9(loaded.model, layer, channel, images, scan=LayerScan.from_table(_table),
                 mean=loaded.mean, std=loaded.std)
-    return [(a.image_index * _step(n), a.value, charts.hwc(a.patch), charts.as_picture(a.projection))
+    return [(a.image_index * step, a.value, charts.hwc(a.patch), charts.as_picture(a.projection))
             for a in best]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _strongest_maps(model_name: str, image_bytes: bytes, layer: str, k: int = 8):
+    """The ``k`` maps of ``layer`` firing hardest on the picture: (channel, max activation)."""
+    m = resources.model(model_name)[0]
+    s = channel_summary(feature_maps(m.model, m.preprocess(resources.decode(image_bytes)[0]), layer))
+    return [(int(c), float(s.max[0, c])) for c in s.strongest(k)[0]]
+
+
+def strongest_maps_line(loaded, layer: str) -> None:
+    """One line naming the maps of ``layer`` that fire hardest on the session's picture."""
+    maps = _strongest_maps(loaded.name, st.session_state.image_bytes, layer)
+    st.markdown(f"Maps of **{layer}** firing hardest on your picture (maximum activation): "
+                + ", ".join(f"**{c}** ({v:.2f})" for c, v in maps)
+                + ". Type one into *Feature map* above to see its top 9 and projection.")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -51,25 +66,30 @@ def own_projection(model_name: str, image_bytes: bytes, layer: str, channel: int
 
 def top9_section(loaded, layer: str, channel: int, key: str) -> None:
     """The map's top 9 with projections, or a note on why they cannot be shown."""
-    data, note = resources.cifar_test()
     if loaded.dataset != "cifar10":  # the weights read CIFAR-10 images
         st.info("The top 9 are searched in the CIFAR-10 test set, which only the CIFAR-10 model reads.")
         return
-    if data is None:
+    data, note = resources.cifar_test()
+    if data is None:  # the full set is here but cannot be used
         st.info(note)
         return
-    sizes = sorted({min(n, len(data)) for n in (1000, 2000, 5000, len(data))})
-    n = st.select_slider("Images searched", sizes, value=sizes[0], key=f"{key}_n")
-    with st.status(f"Scanning {n} images for {layer}…", expanded=False) as status:
-        best = strongest(loaded.name, layer, int(channel), n)
-        status.update(label=f"Scanned {n} images for {layer}", state="complete")
+    if note:
+        st.caption(note)  # the embedded sample, and how to get the full set
+    sizes = sorted({min(n, len(data)) for n in (*page_data.TOP9_IMAGES, len(data))})
+    n = st.select_slider("Images searched", sizes, value=sizes[0], key=f"{key}_n") \
+        if len(sizes) > 1 else sizes[0]
+    name, table = _table(loaded, layer, n)
+    if table is None:
+        return  # a progress bar is drawn; the page reruns when the scan is done
+    best = strongest(loaded.name, layer, int(channel), n, table, name)
     for row in (best[:5], best[5:]):
         cols = st.columns(10)
         for j, (index, value, patch, proj) in enumerate(row):
             cols[2 * j].image(patch, caption=f"#{index}: {value:.2f}", width="stretch")
             cols[2 * j + 1].image(proj, caption="projection", width="stretch")
-    st.caption("Each pair: the image patch under the unit's receptive field, and the deconv "
-               "projection of its activation. Projections are scaled to their own range.")
+    st.caption(f"Each pair: the image patch under the unit's receptive field, and the deconv "
+               f"projection of its activation, among {n:,} test images. Projections are scaled "
+               "to their own range.")
 
 
 def projection_section(loaded, layer: str, channel: int, key: str) -> None:

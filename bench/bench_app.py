@@ -2,7 +2,7 @@
 
     python bench/bench_app.py [--runs 3] [--uploads 3]
 
-cold start: from launching ``streamlit run`` to the first top-5 chart drawn
+cold start: from launching the server (``python -m app.serve``) to the first top-5 chart drawn
 for an uploaded picture (server start, page load, model load, prediction).
 upload -> top 5: on a warm server, from handing the file to the uploader to
 the chart drawn, for pictures the app has not seen (no cache hits).

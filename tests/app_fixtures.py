@@ -48,3 +48,15 @@ def png_bytes(w=48, h=40, seed=0, fmt="PNG") -> bytes:
     buf = io.BytesIO()
     Image.fromarray(a).save(buf, fmt)
     return buf.getvalue()
+
+
+def computed(at, timeout=300):
+    """Rerun once the page data being computed in the background (app.jobs) are done."""
+    from app import jobs
+
+    while any("computed once for this server" in p.proto.text for p in at.get("progress")):
+        for job in list(jobs._server()[1].values()):  # AppTest runs the app in this process
+            assert job.done.wait(timeout), f"{job.label} took more than {timeout} s"
+        at.run()
+    assert not at.exception, at.exception
+    return at

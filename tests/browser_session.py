@@ -7,6 +7,7 @@ Used by test_browser.py and bench/bench_app.py. Chromium is the system's
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -40,9 +41,10 @@ def why_no_browser() -> str | None:
 
 @contextmanager
 def streamlit_server(env: dict, timeout: float = 90.0):
-    """``streamlit run streamlit_app.py`` on a free localhost port; yields its URL."""
+    """The app (``python -m app.serve``, i.e. ``streamlit run streamlit_app.py`` after loading
+    the model) on a free localhost port; yields its URL once it answers."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+    cmd = [sys.executable, "-m", "app.serve",  # what `bash run.sh app` runs
            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
@@ -94,3 +96,42 @@ def wait_for_top5(page, timeout_ms: float = 240_000) -> int:
     bars = page.locator('[data-testid="stPlotlyChart"] .bars .point')
     bars.nth(4).wait_for(state="attached", timeout=timeout_ms)
     return bars.count()
+
+
+# What each page's first result looks like: bench/bench_pages.py times it, and
+# test_browser.py checks every page shows it on a fresh machine.
+TIMEOUT_MS = 600_000
+CHART = '[data-testid="stPlotlyChart"]'
+
+
+def nth(selector: str, n: int):
+    return lambda page: page.locator(selector).nth(n).wait_for(state="visible", timeout=TIMEOUT_MS)
+
+
+def text(pattern: str):
+    return lambda page: page.get_by_text(re.compile(pattern)).first.wait_for(timeout=TIMEOUT_MS)
+
+
+# page -> (its URL path, needs a picture, what its first result looks like)
+PAGES = {
+    "Predict": ("", True, lambda page: wait_for_top5(page, TIMEOUT_MS)),
+    "Architecture": ("architecture", False, nth('[data-testid="stDataFrame"]', 0)),
+    "Filters": ("filters", False, nth(CHART, 0)),
+    "Neighbours": ("neighbours", True, text(r"distance \d")),
+    "Deconvnet": ("deconvnet", True, text(r"^projection$")),
+    "Feature maps": ("feature_maps", True, nth(CHART, 0)),
+    "Occlusion": ("occlusion", True, nth(CHART, 3)),
+    "Invariance": ("invariance", True, nth(CHART, 8)),
+    "Evolution": ("evolution", False, text(r"^epoch \d+: ")),
+    "Attribution": ("attribution", True, nth(CHART, 1)),
+    "Feature visualisation": ("featvis", False, lambda page: (
+        page.get_by_role("button", name="Visualise").click(timeout=TIMEOUT_MS),
+        nth(CHART, 0)(page))),
+    "Experiments": ("experiments", False, nth(CHART, 0)),
+}
+
+
+def fresh_env(home: Path) -> dict:
+    """A new user's environment: HOME empty, nothing of ours set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALEXNET_") and k != "TORCH_HOME"}
+    return {**env, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from alexnet.images import load_image
 from alexnet.weights import load_model
 
-from tests.app_fixtures import cifar_env, png_bytes
+from tests.app_fixtures import cifar_env, computed, png_bytes
 from tests.waiting import PROCESS_BOUND, wait_until
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -46,12 +46,12 @@ def charts(at):
 def page(at, path):
     at.switch_page(path).run()
     assert not at.exception, at.exception
-    return at
+    return computed(at)
 
 
 def test_predict_page_starts_empty(app):
     assert app.title[0].value == "Predict"
-    assert app.file_uploader[0].allowed_type  # restricted to image types
+    assert not app.file_uploader[0].allowed_type  # any file: judged by its content, not its name
     assert any("No picture yet" in i.value for i in app.info)
     assert not charts(app)
 
@@ -96,11 +96,29 @@ def test_bad_upload_gives_a_message_not_a_traceback(app, name, data, message):
     assert not charts(app)  # the previous picture's predictions are gone
 
 
+def test_a_jpeg_without_extension_is_read_by_its_content(app):
+    data = png_bytes(64, 48, seed=8, fmt="JPEG")
+    app.file_uploader[0].set_value(("photo", data, "application/octet-stream")).run()
+    assert not app.exception and not app.error
+    (fig,) = charts(app)
+    loaded = load_model("cifar10")
+    with torch.no_grad():
+        top = loaded.model(loaded.preprocess(load_image(data)))[0].argmax()
+    assert fig["data"][0]["y"][0] == loaded.classes[int(top)]
+
+
+def test_the_sidebar_names_the_picture_of_this_run(app):
+    app.file_uploader[0].set_value(("first.png", png_bytes(seed=1), "image/png")).run()
+    assert [c.value for c in app.sidebar.caption][0] == "Current picture: first.png"
+    app.file_uploader[0].set_value(("second.png", png_bytes(seed=2), "image/png")).run()
+    assert [c.value for c in app.sidebar.caption][0] == "Current picture: second.png"  # not first.png
+
+
 def test_imagenet_without_weights_says_how_to_get_them(app):
     app.file_uploader[0].set_value(("photo.png", png_bytes(), "image/png")).run()
     app.sidebar.radio(key="model_name").set_value("imagenet").run()
     assert not app.exception
-    assert any("python -m alexnet.weights download imagenet" in w.value for w in app.warning)
+    assert any("bash run.sh download imagenet-weights" in w.value for w in app.warning)
     assert not charts(app)
 
 
@@ -144,7 +162,7 @@ def test_deconvnet_page_projects_the_picture(app):
     app.file_uploader[0].set_value(("photo.png", png_bytes(), "image/png")).run()
     page(app, "app/pages/deconvnet.py")
     assert app.title[0].value == "Deconvnet"
-    app.selectbox(key="deconv_layer").set_value("act2").run()
+    computed(app.selectbox(key="deconv_layer").set_value("act2").run())
     assert not app.exception
     titles = [f["layout"]["title"]["text"] for f in charts(app)]
     assert any(t.startswith("act2 map 0: strongest activation") for t in titles)
@@ -154,15 +172,22 @@ def test_deconvnet_page_projects_the_picture(app):
 def test_occlusion_page_draws_three_maps(app):
     app.file_uploader[0].set_value(("photo.png", png_bytes(), "image/png")).run()
     page(app, "app/pages/occlusion.py")
-    heat = [f for f in charts(app) if f["data"][0]["type"] == "heatmap"]
+    heat = [f for f in charts(app) if f["data"][-1]["type"] == "heatmap"]
     assert len(heat) == 3
+    # each map is laid over the picture it was measured on
+    assert all(f["data"][0]["type"] == "image" for f in heat)
+    (e,) = [f for f in heat if f["layout"]["title"]["text"].startswith("(e)")]
+    names = e["data"][-1]["colorbar"]["ticktext"]
+    assert names and set(names) <= set(load_model("cifar10").classes)  # names, not numbers
     app.slider(key="occ_size").set_value(8).run()
     app.slider(key="occ_stride").set_value(8).run()
     assert not app.exception
-    heat = [f for f in charts(app) if f["data"][0]["type"] == "heatmap"]
+    heat = [f for f in charts(app) if f["data"][-1]["type"] == "heatmap"]
     # An 8-pixel square every 8 pixels over 32: corners 0, 8, 16, 24 -> a 4 x 4 map.
     # plotly sends numpy arrays as {"dtype", "bdata", "shape"}
-    assert [h["data"][0]["z"]["shape"].replace(" ", "") for h in heat] == ["4,4"] * 3
+    assert [h["data"][-1]["z"]["shape"].replace(" ", "") for h in heat] == ["4,4"] * 3
+    # centred on the squares: 8-pixel squares at 0, 8, 16, 24 have centres 3.5, 11.5, ...
+    assert arr(heat[0]["data"][-1]["x"]).tolist() == [3.5, 11.5, 19.5, 27.5]
 
 
 # --- the pages added for issue 7: invariance, evolution, neighbours, experiments -----------
@@ -232,7 +257,7 @@ def test_evolution_page_projects_each_epoch(app, pretrained, env):
     feats = {e: _snapshot(model, pretrained / "snapshots" / f"epoch{e:03d}.pt", e, s)
              for e, s in ((1, -1.0), (3, 1.0))}
     page(app, "app/pages/evolution.py")
-    app.multiselect(key="evo_channels_act5").set_value([2]).run()
+    computed(app.multiselect(key="evo_channels_act5").set_value([2]).run())
     assert not app.exception
     caps = captions(app)
     assert len(caps) == 2 and caps[0].startswith("epoch 1:") and caps[1].startswith("epoch 3:")
@@ -363,6 +388,9 @@ def test_experiments_page_runs_jobs_and_stops_one(app, pretrained, tmp_path, mon
             (progress, [e.value for e in app.error])
         app.button(key="exp_lrn_stop").click().run()
         assert not stopped.running() and stopped.progress()["state"] == "stopped"
+        # drawn in the stopped state at once, not only after the page is left
+        assert not app.button(key="exp_lrn_start").proto.disabled
+        assert app.button(key="exp_lrn_stop").proto.disabled
         assert any("Stopped" in w.value for w in app.warning) and stopped.result() is None
         assert done.wait(PROCESS_BOUND), "the quick relu-tanh job still ran"
         app.run()

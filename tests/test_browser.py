@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.app_fixtures import cifar_env, png_bytes
-from tests.browser_session import chromium, streamlit_server, upload, wait_for_top5, why_no_browser
+from tests.browser_session import (PAGES, chromium, fresh_env, streamlit_server, upload,
+                                   wait_for_top5, why_no_browser)
 
 REASON = why_no_browser()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
@@ -105,3 +106,34 @@ def test_two_sessions_are_independent(server, browser, tmp_path):
     b.get_by_text("No picture yet").wait_for(timeout=30_000)
     settle(b)
     assert b.locator('[data-testid="stPlotlyChart"]').count() == 0
+
+
+NO_DATA = ("No CIFAR-10", "extract the dataset", "cifar10-jpeg", "No training snapshots")
+
+
+def test_a_fresh_home_without_the_dataset_shows_results_on_every_page(browser, tmp_path, shots):
+    """HOME empty, no dataset, no caches: every page shows its result, none a "no data" note,
+    and the pages that read CIFAR-10 say in one line that they read the embedded sample."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with streamlit_server(fresh_env(home)) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url, timeout=180_000)
+        photo = tmp_path / "photo"  # a JPEG without an extension: read by its content
+        photo.write_bytes(png_bytes(64, 48, seed=12, fmt="JPEG"))
+        upload(page, photo)
+        assert wait_for_top5(page) == 5
+        links = page.locator('[data-testid="stSidebarNav"] a')
+        titles = [links.nth(i).inner_text().strip().splitlines()[-1] for i in range(links.count())]
+        for name, (path, _, first_result) in PAGES.items():
+            links.nth(titles.index(name)).click()
+            page.get_by_role("heading", name=name).first.wait_for(timeout=90_000)
+            first_result(page)
+            settle(page)
+            body = page.locator("section.main, [data-testid='stMain']").first.inner_text()
+            assert not [n for n in NO_DATA if n in body], f"{name} shows a no-data note"
+            assert page.locator(EXCEPTION).count() == 0, f"{name} shows an exception"
+            if name in ("Neighbours", "Deconvnet", "Evolution", "Experiments"):
+                assert "embedded sample" in body, name
+            page.screenshot(path=str(shots / f"fresh-{path or 'predict'}.png"), full_page=True)
+        page.close()

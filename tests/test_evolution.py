@@ -36,14 +36,27 @@ def run(tmp_path):
     return tmp_path, models, data
 
 
-def test_projection_at_each_epoch_matches_that_model(run):
+@pytest.mark.parametrize("precomputed", [False, True])
+def test_projection_at_each_epoch_matches_that_model(run, precomputed):
+    """Also with the strongest images found beforehand and kept as top-1 tables, as the app
+    ships them (analysis.page_data.compute_evolution)."""
+    from analysis.page_data import compute_evolution
+    from analysis.top9 import LayerScan
+
     folder, models, data = run
     caller = _half_exact(9).train()
     before = {k: v.clone() for k, v in caller.state_dict().items()}
     snaps = load_snapshots(folder, caller)
     assert [e for e, _ in snaps] == [1, 5]
     units = [("act2", 3), ("pool5", 7), ("act2", 10)]
-    result = evolution(caller, snaps, data, units, batch_size=5)
+    scans = None
+    if precomputed:
+        scans = {}
+        for layer in ("act2", "pool5"):
+            t = compute_evolution(caller, snaps, data.images, layer, (0.4914, 0.4822, 0.4465),
+                                  (0.2470, 0.2435, 0.2616))
+            scans.update({(e, layer): LayerScan.from_table(t[str(e)]) for e in t["epochs"]})
+    result = evolution(caller, snaps, data, units, batch_size=5, scans=scans)
     assert caller.training
     assert all(torch.equal(v, before[k]) for k, v in caller.state_dict().items())
     x = normalize(data.images)

@@ -131,3 +131,24 @@ def test_bad_input(tmp_path):
     with pytest.raises(RuntimeError):
         scan_layer(model, "pool5", torch.zeros(2, 1, 32, 32), cache_dir=tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_shipped_table_gives_the_same_top9_as_brute_force():
+    """LayerScan.table keeps only the nine best per map; a scan rebuilt from it (as the app
+    does from pretrained/page_data.pt) ranks and projects exactly as brute force does."""
+    from analysis.top9 import LayerScan
+
+    model, data = _model(1), _data(30)
+    layer = "act3"
+    acts = model.forward_until(normalize(data.images), layer).detach()  # (N, C, H, W)
+    table = scan_layer(model, layer, data).table(9)
+    assert table["index"].shape == (acts.shape[1], 9)
+    rebuilt = LayerScan.from_table({k: v.int() if k in ("index", "position") else v
+                                    for k, v in table.items()})  # int32, as shipped
+    for channel in (0, 5, 191):
+        best, where = acts[:, channel].flatten(1).max(dim=1)
+        order = torch.argsort(best, descending=True, stable=True)[:9]
+        found = top9(model, layer, channel, data, scan=rebuilt)
+        assert [t.image_index for t in found] == order.tolist()
+        assert [t.position for t in found] == [divmod(int(where[i]), acts.shape[-1]) for i in order]
+        torch.testing.assert_close(torch.tensor([t.value for t in found]), best[order])

@@ -82,7 +82,7 @@ def test_torchvision_state_dict_from_a_local_file_gives_imagenet_model(tmp_path)
 
 def test_imagenet_offline_and_uncached_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(WeightsUnavailable, match="python -m alexnet.weights download imagenet"):
+    with pytest.raises(WeightsUnavailable, match="bash run.sh download imagenet-weights"):
         load_imagenet(download=False)
 
 

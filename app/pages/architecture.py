@@ -38,7 +38,10 @@ frame = pd.DataFrame([{
     "multiply-adds": r.macs, "receptive field": r.receptive_field or None,
     "inputs from": r.towers} for r in rows])
 st.dataframe(frame, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3,
-             column_config={"parameters": st.column_config.NumberColumn(format="localized"),
+             column_config={"side arithmetic": st.column_config.TextColumn(width="large"),
+                            "detail": st.column_config.TextColumn(width="medium"),
+                            "inputs from": st.column_config.TextColumn(width="medium"),
+                            "parameters": st.column_config.NumberColumn(format="localized"),
                             "multiply-adds": st.column_config.NumberColumn(format="localized")})
 
 st.subheader("Side by side")

@@ -23,4 +23,5 @@ zf_views.top9_section(loaded, layer, int(channel), "deconv")
 
 st.subheader("Your picture")
 image = inputs.require_image("deconv")
+zf_views.strongest_maps_line(loaded, layer)
 zf_views.projection_section(loaded, layer, int(channel), "deconv")

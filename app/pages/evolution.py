@@ -4,10 +4,11 @@ import streamlit as st
 
 from alexnet.checkpoint import CheckpointError
 from alexnet.stages import num_channels, rectified_maps
+from analysis import page_data
 from analysis.evolution import evolution, load_snapshots
-from app import charts, inputs, resources
+from analysis.top9 import LayerScan
+from app import charts, inputs, jobs, resources
 
-SAMPLE = 500  # test images searched for each unit's strongest activation
 
 st.title("Evolution")
 st.markdown("ZF Fig. 4: training keeps the conv weights at a few epochs. For each chosen feature "
@@ -31,13 +32,27 @@ def snapshots(model_name: str, folder: str, stamp: tuple):
     return load_snapshots(folder, resources.model(model_name)[0].model)
 
 
+def tables(loaded, folder: str, layer: str, n: int):
+    """Every map's strongest test image at every snapshot: shipped, cached, or computed once
+    per server in the background (None while that runs)."""
+    images, _ = page_data.spread(data, n)
+    name = page_data.key("evolution", resources.model_sha(loaded), resources.data_sha(False), n=n,
+                         layer=layer, snapshots=page_data.snapshots_digest(folder))
+    return jobs.page_data(name, lambda progress: page_data.compute_evolution(
+        loaded.model, snaps, images, layer, loaded.mean, loaded.std, progress),
+        f"Scanning {n} test images for {layer} at {len(snaps)} epochs"), name
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
-def grid(model_name: str, folder: str, stamp: tuple, layer: str, channels: tuple, n: int):
+def grid(model_name: str, folder: str, stamp: tuple, layer: str, channels: tuple, n: int,
+         _tables, key: str):
+    """Projections of ``channels`` at every snapshot (``_tables``: the data behind ``key``)."""
     m = resources.model(model_name)[0]
-    step = max(1, len(data) // n)  # the test folder is sorted by class: a stride keeps them mixed
-    units = evolution(m.model, snapshots(model_name, folder, stamp), data.images[::step][:n],
-                      [(layer, c) for c in channels], mean=m.mean, std=m.std)
-    return [(u.channel, u.epochs, [charts.as_picture(p) for p in u.projection],
+    images, step = page_data.spread(data, n)
+    scans = {(e, layer): LayerScan.from_table(_tables[str(e)]) for e in _tables["epochs"]}
+    units = evolution(m.model, snapshots(model_name, folder, stamp), images,
+                      [(layer, c) for c in channels], mean=m.mean, std=m.std, scans=scans)
+    return [(u.channel, u.epochs, [charts.receptive_field(p, b) for p, b in zip(u.projection, u.boxes)],
              (u.image_index * step).tolist(), u.value.tolist()) for u in units]
 
 
@@ -57,12 +72,13 @@ channels = right.multiselect(f"Feature maps (0 to {count - 1})", list(range(coun
 if not channels:
     st.info("Choose at least one feature map.")
     st.stop()
-n = min(SAMPLE, len(data))
-with st.status(f"Projecting {len(channels)} map(s) of {layer} at {len(snaps)} epochs over "
-               f"{n} test images…", expanded=False) as status:
-    rows = grid(loaded.name, str(folder), stamp, layer, tuple(sorted(channels)), n)
-    status.update(label=f"{layer}: {len(rows)} map(s) at epochs {[e for e, _ in snaps]}",
-                  state="complete")
+n = min(page_data.EVOLUTION_IMAGES, len(data))
+found, name = tables(loaded, str(folder), layer, n)
+if found is None:
+    st.stop()
+rows = grid(loaded.name, str(folder), stamp, layer, tuple(sorted(channels)), n, found, name)
+st.caption(f"{layer}: {len(rows)} map(s) at epochs {[e for e, _ in snaps]}, strongest over {n} "
+           "test images; each picture is the unit's receptive field, enlarged.")
 for channel, epochs, pictures, index, values in rows:
     st.markdown(f"**{layer}, map {channel}**")
     cols = st.columns(len(epochs))

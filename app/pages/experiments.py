@@ -135,6 +135,12 @@ def show_run_figures(r: ExperimentResult) -> None:
         st.write(f"Ratio tanh / ReLU: more than **{r.ratio_lower_bound:.1f}x** (tanh never got there).")
 
 
+def stop(experiment: str) -> None:
+    job = st.session_state.get(f"exp_job_{experiment}")
+    if job is not None:
+        job.stop()
+
+
 def run_section(experiment: str) -> None:
     st.subheader("Run it now")
     job = st.session_state.get(f"exp_job_{experiment}")
@@ -145,7 +151,10 @@ def run_section(experiment: str) -> None:
     cfg = preset(experiment, name)
     epochs = mid.number_input("Epochs (at most)", 0.5, 500.0, float(cfg.epochs), 0.5,
                               key=f"exp_{experiment}_{name}_epochs", disabled=running)
-    subset = right.number_input("Training images (0: all 50,000)", 0, 50_000, cfg.subset, 1000,
+    source, note = resources.cifar_source()
+    total = 50_000 if note is None else len(resources.cifar_train()[0])
+    subset = right.number_input(f"Training images (0: all {total:,})", 0, total,
+                                min(cfg.subset, total), 1000,
                                 key=f"exp_{experiment}_{name}_subset", disabled=running)
     cfg = replace(cfg, epochs=float(epochs), subset=int(subset),
                   sweep_epochs=min(cfg.sweep_epochs, float(epochs)))
@@ -153,24 +162,22 @@ def run_section(experiment: str) -> None:
                f"several); inputs {cfg.inputs}, init {cfg.init}, batch {cfg.batch_size}. The quick "
                "preset takes about a minute on two cores; the full one, an hour or more.")
     st.caption(INPUTS_NOTE)
-    data, note = resources.data_dir(), None
-    if not (data / "train").is_dir():
-        note = resources.cifar_train()[1]
-        st.info(note)
+    if note:
+        st.caption(note)
     a, b = st.columns(2)
-    if a.button("Start", type="primary", disabled=running or note is not None, key=f"exp_{experiment}_start"):
+    if a.button("Start", type="primary", disabled=running, key=f"exp_{experiment}_start"):
         threads = max(1, (os.cpu_count() or 2) - 1)  # leave a core to the app and other sessions
         try:
-            job = ExperimentJob.start(job_dir(experiment), experiment, cfg, data, threads=threads, nice=10)
+            job = ExperimentJob.start(job_dir(experiment), experiment, cfg, source, threads=threads,
+                                      nice=10)
         except (ValueError, RuntimeError) as e:
             st.error(str(e))
         else:
             st.session_state[f"exp_job_{experiment}"] = job
-            running = True
-    if b.button("Stop", disabled=not running, key=f"exp_{experiment}_stop"):
-        with st.spinner("Stopping…"):
-            job.stop()
-        running = False
+            st.rerun()  # draw the inputs disabled and Stop enabled, from the top
+    # A callback runs before the page is drawn, so the buttons below already show the
+    # stopped state (an in-line handler ran after Start had been drawn disabled).
+    b.button("Stop", disabled=not running, key=f"exp_{experiment}_stop", on_click=stop, args=(experiment,))
     st.fragment(show_job, run_every=POLL_S if running else None)(experiment, running)
 
 

@@ -27,24 +27,32 @@ def maps(model_name: str, image_bytes: bytes, size: int, stride: int):
     m = resources.model(model_name)[0]
     x = m.preprocess(resources.decode(image_bytes)[0])  # (1, 3, S, S)
     r = occlusion(m.model, x, size=size, stride=stride)
+    side = x.shape[-1]
+    # pixel coordinates of each square's centre (a square cut at the edge is smaller)
+    ys = [(t + min(t + size, side)) / 2 - 0.5 for t in r.rows.tolist()]
+    xs = [(t + min(t + size, side)) / 2 - 0.5 for t in r.cols.tolist()]
     return (r.activation[0].numpy(), r.probability[0].numpy(), r.top_class[0].numpy(),
             int(r.channel[0]), int(r.target[0]), float(r.base_probability[0]),
-            charts.as_picture(x[0]))
+            charts.as_picture(x[0]), xs, ys)
 
 
 with st.spinner("Sliding the square…"):
-    act, prob, top, channel, target, base, shown = maps(loaded.name, st.session_state.image_bytes,
-                                                        size, stride)
+    act, prob, top, channel, target, base, shown, xs, ys = maps(
+        loaded.name, st.session_state.image_bytes, size, stride)
 classes = loaded.classes
 st.caption(f"Unoccluded: {classes[target]} with probability {base:.1%}; strongest layer-5 map "
-           f"{channel}. Each map cell is one position of the square's top-left corner.")
-cols = st.columns(4)
-cols[0].plotly_chart(charts.picture(shown, "what the net sees"), width="stretch", key="occ_input")
-cols[1].plotly_chart(charts.heatmap(act, f"(b) {loaded.model.roles.last_conv} map {channel}, total"),
-                     width="stretch",
-                     key="occ_act")
-cols[2].plotly_chart(charts.heatmap(prob, f"(d) p({classes[target]})", "RdBu", 0, 1),
-                     width="stretch", key="occ_prob")
+           f"{channel}. Each map is laid over the picture: a cell's colour is what the net did "
+           "with the square centred there.")
+present = np.unique(top)
+scale, ticks = charts.class_colours(present.tolist(), classes)
 names = np.vectorize(lambda i: classes[i])(top)
-cols[3].plotly_chart(charts.heatmap(top, "(e) most probable class", "Turbo", 0, len(classes) - 1,
-                                    text=names), width="stretch", key="occ_top")
+figures = [
+    (charts.picture(shown, "(a) what the net sees", height=460), "occ_input"),
+    (charts.overlay(shown, act, f"(b) {loaded.model.roles.last_conv} map {channel}, total", xs, ys), "occ_act"),
+    (charts.overlay(shown, prob, f"(d) p({classes[target]})", xs, ys, "RdBu", 0, 1), "occ_prob"),
+    (charts.overlay(shown, np.searchsorted(present, top), "(e) most probable class", xs, ys, scale,
+                    -0.5, len(present) - 0.5, text=names, ticks=ticks), "occ_top"),
+]
+for row in (figures[:2], figures[2:]):
+    for col, (fig, key) in zip(st.columns(2), row):
+        col.plotly_chart(fig, width="stretch", key=key)

@@ -1,0 +1,104 @@
+"""Slow page data, computed once per server in a background thread, with progress.
+
+A page asks ``page_data(name, compute, label)``: the shipped file or the
+disk cache answers at once; otherwise one thread per ``name`` computes it
+(every session that asks meanwhile shows the same progress and none starts
+it again), writes it to the disk cache, and the waiting pages rerun.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from analysis.page_data import Store
+
+WAIT_S = 2.0  # small jobs finish inside this, and the page draws without a progress bar
+POLL_S = 1.0
+
+
+@dataclass
+class Job:
+    label: str
+    fraction: float = 0.0
+    result: object = None
+    error: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@st.cache_resource(show_spinner=False)
+def _server() -> tuple[Store, dict, threading.Lock]:
+    """The store and the running jobs, shared by every session of this server."""
+    return Store(), {}, threading.Lock()
+
+
+def _run(job: Job, name: str, compute, store: Store | None) -> None:
+    try:
+        job.result = compute(lambda done, total: setattr(job, "fraction", done / max(1, total)))
+        try:
+            if store is not None:
+                store.put(name, job.result)
+        except OSError:
+            pass  # a read-only cache folder: the result still serves this server
+    except Exception as e:  # shown on the page; the job is retried on the next visit
+        job.error = str(e) if getattr(e, "plain", False) else f"{type(e).__name__}: {e}"
+    finally:
+        job.done.set()
+
+
+def job(name: str, compute, label: str, keep: bool = True) -> Job:
+    """The job for ``name``: already done (shipped or cached), running, or started now.
+
+    ``compute(progress)`` runs in a thread and must not call Streamlit;
+    ``progress(done, total)`` moves the bar. ``keep``: store the result as page data.
+    """
+    store, running, lock = _server()
+    with lock:
+        j = running.get(name)
+        if j is None or j.error:
+            j = Job(label)
+            value = store.get(name) if keep else None
+            if value is not None:
+                j.result, j.fraction = value, 1.0
+                j.done.set()
+            else:
+                threading.Thread(target=_run, args=(j, name, compute, store if keep else None),
+                                 daemon=True, name=f"page-data {name}").start()
+            running[name] = j
+    return j
+
+
+def running(name: str) -> Job | None:
+    """The job started under ``name`` on this server, if any."""
+    return _server()[1].get(name)
+
+
+def forget(name: str) -> None:
+    """Drop a finished job, so asking again starts afresh (a download retried)."""
+    with _server()[2]:
+        _server()[1].pop(name, None)
+
+
+def page_data(name: str, compute, label: str):
+    """The value of ``name``, or None after drawing a progress bar that reruns the page when done."""
+    j = job(name, compute, label)
+    j.done.wait(WAIT_S)
+    if j.done.is_set():
+        if j.error:
+            st.error(f"{label} failed: {j.error}. Reload the page to try again.")
+            return None
+        return j.result
+    started = time.monotonic()
+
+    @st.fragment(run_every=POLL_S)
+    def progress():
+        if j.done.is_set():
+            st.rerun()
+        st.progress(j.fraction, text=f"{label}: {j.fraction:.0%} (computed once for this "
+                    f"server and kept on disk; {time.monotonic() - started:.0f} s so far)")
+
+    progress()
+    return None

@@ -1,0 +1,69 @@
+"""Start the app with its slow parts done first, so the first page answers at once.
+
+    .venv/bin/python -m app.serve [streamlit options]     # what `bash run.sh app` runs
+
+``streamlit run`` imports nothing of the app until the first browser
+session, which then waits for torch and torchvision to import (seconds on
+two cores), the model to load and the shipped page data to be read. Here
+those happen before the server listens; the caches they fill are the app's
+own (``st.cache_resource``), so every session finds them warm. Reading the
+dataset (the sample, or the full set the first time: minutes) goes on in the
+background while the server runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def warm() -> None:
+    """Import and load what every first page needs (once per server)."""
+    import plotly.graph_objects  # noqa: F401 - every page draws with it
+    import torchvision.transforms.v2  # noqa: F401 - the model's preprocessing
+
+    from alexnet.weights import available
+
+    from . import jobs, resources
+
+    if available()["cifar10"]:
+        loaded, _ = resources.model("cifar10")  # cache_resource: the sessions' own cache
+        if loaded is not None:
+            resources.model_sha(loaded)
+    jobs._server()  # reads pretrained/page_data.pt
+    import analysis.deconv  # noqa: F401 - the pages' analyses
+    import analysis.invariance  # noqa: F401
+    import analysis.occlusion  # noqa: F401
+
+
+def warm_data() -> None:
+    """Decode the CIFAR-10 the pages read and hash it (page-data keys)."""
+    from . import resources
+
+    for train in (False, True):
+        try:
+            resources.data_sha(train)
+        except Exception:  # noqa: BLE001 - a broken dataset is reported by the page that reads it
+            pass
+
+
+def main(argv=None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    sys.path.insert(0, str(ROOT))
+    start = time.perf_counter()
+    print("AlexNet Lab: loading torch, the model and the shipped page data…", flush=True)
+    warm()
+    print(f"ready in {time.perf_counter() - start:.1f} s; starting the server", flush=True)
+    threading.Thread(target=warm_data, daemon=True, name="warm-data").start()
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", str(ROOT / "streamlit_app.py"), *args]
+    sys.exit(cli.main())
+
+
+if __name__ == "__main__":
+    main()
