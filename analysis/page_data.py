@@ -31,6 +31,7 @@ import torch
 
 from alexnet.checkpoint import CheckpointError, load_checkpoint, save_atomic
 from alexnet.data import TensorDataset, cache_dir
+from alexnet.loading import sha256 as file_digest  # the weights' own checksum, as the registry takes it
 from alexnet.stages import rectified_maps
 from alexnet.weights import PRETRAINED
 
@@ -60,14 +61,6 @@ def images_digest(data: TensorDataset) -> str:
         t = t.contiguous()
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
-
-
-def file_digest(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
     return h.hexdigest()
 
 
