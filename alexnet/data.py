@@ -98,7 +98,6 @@ def load_image_folder(root, size: int = 32, skip_bad: bool = False) -> TensorDat
     Files that cannot be decoded are refused by path (``UnreadableImages``), or
     with ``skip_bad`` left out and counted on stderr.
     """
-    from PIL import Image
 
     root = Path(root).expanduser().resolve()
     classes, files = _folder_listing(root)

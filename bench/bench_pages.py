@@ -14,7 +14,6 @@ Uses the shipped CIFAR-10 model and the embedded sample, as a new user would.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
