@@ -137,10 +137,18 @@ def build_net(cfg: TrainConfig, num_classes: int):
                                  dropout=cfg.dropout, init=cfg.init, widths=widths))
 
 
+ONECYCLE_MIN_STEPS = 8  # torch's OneCycleLR divides by zero at 4 steps and misbehaves below
+
+
 def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
     if cfg.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=cfg.patience)
     if cfg.schedule == "onecycle":
+        total = cfg.epochs * steps_per_epoch
+        if total < ONECYCLE_MIN_STEPS:  # its warm-up (a quarter) would be under two steps
+            raise SystemExit(f"--schedule onecycle needs at least {ONECYCLE_MIN_STEPS} steps to warm up "
+                             f"and anneal; this run has {total} ({cfg.epochs} epoch(s) of "
+                             f"{steps_per_epoch}). Train longer, or use --schedule constant")
         return torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.25)
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)

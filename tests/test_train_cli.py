@@ -4,6 +4,7 @@ lowered on resume (and onecycle says why not); a diverged run never saves a
 NaN model; --val-split holds out the same images every time; concurrent DDP
 ranks share the decode cache safely."""
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -327,3 +328,11 @@ def test_concurrent_cache_writers_never_collide(image_folder, tmp_path):
         files = sorted(p.name for p in Path(cache).iterdir())
         assert len(files) == 1 and files[0].startswith("folder-") and files[0].endswith(".pt"), files
     assert all(p.exitcode == 0 for p in procs)
+
+
+@pytest.mark.parametrize("epochs", [1, 2])  # 4 and 8 steps of 16 images (64 in the folder)
+def test_onecycle_too_short_says_so(image_folder, tmp_path, epochs):
+    """torch's OneCycleLR divides by zero at 4 steps; the command says what to do instead."""
+    with pytest.raises(SystemExit, match="--schedule onecycle needs at least 8 steps") if epochs == 1 \
+            else contextlib.nullcontext():
+        _run(image_folder, tmp_path / "r", "--epochs", str(epochs), "--schedule", "onecycle")
