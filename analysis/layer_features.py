@@ -24,7 +24,7 @@ from torch import nn
 from alexnet.stages import stages
 
 from ._layers import image_batch, takes_any_net
-from .linear_probe import L2, layer_features, probe_accuracy
+from .linear_probe import L2, SplitStats, layer_features, probe_accuracy
 
 # ZF Table 7 (linear SVM on the ImageNet net's layers), accuracy in %.
 ZF_TABLE_7 = {
@@ -41,20 +41,12 @@ def hidden_layers(model: nn.Module) -> tuple[str, ...]:
 
 
 @dataclass
-class LayerAccuracy:
+class LayerAccuracy(SplitStats):
     """Test accuracy of the linear probe on one layer, one value per split."""
 
     layer: str
     features: int  # D, after pooling
     accuracy: torch.Tensor  # (splits,)
-
-    @property
-    def mean(self) -> float:
-        return float(self.accuracy.mean())
-
-    @property
-    def std(self) -> float:
-        return float(self.accuracy.std()) if len(self.accuracy) > 1 else 0.0
 
 
 @takes_any_net

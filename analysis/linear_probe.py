@@ -45,6 +45,20 @@ class LinearProbe:
         return float((self.predict(x) == y.to(torch.long)).double().mean())
 
 
+class SplitStats:
+    """Mean and spread of an ``accuracy`` tensor with one value per random split."""
+
+    accuracy: torch.Tensor  # (splits,)
+
+    @property
+    def mean(self) -> float:
+        return float(self.accuracy.mean())
+
+    @property
+    def std(self) -> float:
+        return float(self.accuracy.std()) if len(self.accuracy) > 1 else 0.0
+
+
 def fit_softmax(x: torch.Tensor, y: torch.Tensor, num_classes: int | None = None, l2: float = L2,
                 standardise: bool = True, max_iter: int = 500) -> LinearProbe:
     """Fit the L2-penalised softmax classifier to features ``x`` (N, D) and labels ``y`` (N,)."""

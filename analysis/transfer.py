@@ -22,31 +22,23 @@ from pathlib import Path
 
 import torch
 
+from alexnet.data import IMAGE_SUFFIXES
 from alexnet.images import ImageError, load_image
 
 from ._layers import check_layer
-from .linear_probe import L2, layer_features, probe_accuracy
+from .linear_probe import L2, SplitStats, layer_features, probe_accuracy
 
-SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 ZF_TRANSFER = {"Caltech-101 (30/class)": 86.5, "Caltech-256 (60/class)": 74.2}  # ZF 5.1, % correct
 
 
 @dataclass
-class TransferResult:
+class TransferResult(SplitStats):
     layer: str
     classes: tuple[str, ...]
     per_class: int  # labelled images a class for training
     images: int  # images used in all (train + test)
     skipped: list[str]  # files that could not be read as images
     accuracy: torch.Tensor  # (splits,) on the held-out images
-
-    @property
-    def mean(self) -> float:
-        return float(self.accuracy.mean())
-
-    @property
-    def std(self) -> float:
-        return float(self.accuracy.std()) if len(self.accuracy) > 1 else 0.0
 
 
 def list_folder(folder, max_per_class: int | None = None, seed: int = 0) -> tuple[tuple[str, ...], list[tuple[Path, int]]]:
@@ -61,7 +53,7 @@ def list_folder(folder, max_per_class: int | None = None, seed: int = 0) -> tupl
     g = torch.Generator().manual_seed(seed)
     files = []
     for label, name in enumerate(classes):
-        found = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+        found = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if max_per_class is not None and len(found) > max_per_class:
             keep = torch.randperm(len(found), generator=g)[:max_per_class].sort().values.tolist()
             found = [found[i] for i in keep]
