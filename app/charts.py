@@ -199,3 +199,10 @@ def reliability(block: dict, title: str) -> go.Figure:
                       yaxis=dict(title="accuracy", range=[0, 1], tickformat=".0%"),
                       legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+def pixelated(img: np.ndarray, side: int) -> np.ndarray:
+    """(S, S, 3) uint8 enlarged by whole pixels to about ``side``, so the browser shows
+    the net's pixels as squares instead of smoothing them away."""
+    k = max(1, side // img.shape[0])
+    return np.repeat(np.repeat(img, k, axis=0), k, axis=1)

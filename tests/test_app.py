@@ -76,6 +76,9 @@ def test_upload_gives_five_predictions_matching_the_model(app, env):
     assert any("what the net sees: 32x32" in str(e.proto) for e in app.main if type(e).__name__ == "Image")
     assert any("The 10 classes this model knows: airplane" in c.value for c in app.caption)
     assert app.expander and "how far to trust" in app.expander[0].label
+    shifted = loaded.info.get("shifted_test")  # the shipped manifest's; a test override has none
+    said = " ".join(m.value for m in app.markdown)
+    assert shifted is None or f"**{shifted['mean_top1_accuracy']:.1%}** on average" in said
 
     app.toggle(key="ten_crop").set_value(True).run()
     (fig,) = charts(app)

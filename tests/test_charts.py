@@ -23,3 +23,13 @@ def test_class_colours_give_each_present_class_its_own_band_and_name():
     # zmin -0.5, zmax 1.5 put value 0 at 0.25 and value 1 at 0.75: two flat bands
     assert [s[0] for s in scale] == [0.0, 0.5, 0.5, 1.0]
     assert scale[0][1] == scale[1][1] != scale[2][1] == scale[3][1]
+
+
+def test_pixelated_repeats_whole_pixels():
+    from app.charts import pixelated
+
+    img = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
+    big = pixelated(img, 7)  # 7 // 2 = 3 screen pixels per net pixel
+    assert big.shape == (6, 6, 3)
+    assert (big[:3, :3] == img[0, 0]).all() and (big[3:, 3:] == img[1, 1]).all()
+    assert (big[:3, 3:] == img[0, 1]).all() and (big[3:, :3] == img[1, 0]).all()

@@ -23,8 +23,8 @@ if loaded is None:
     right.warning(note)
     st.stop()
 s = loaded.input_size
-left.image(resources.seen(loaded.name, st.session_state.image_bytes), width=min(4 * s, 224),
-           caption=f"what the net sees: {s}x{s} pixels")
+left.image(charts.pixelated(resources.seen(loaded.name, st.session_state.image_bytes), 160),
+           width=min(4 * s, 224), caption=f"what the net sees: {s}x{s} pixels")
 with right:
     ten_crop = st.toggle("Average 10 crops (4 corners + centre, and their mirror images; AK 4.1)",
                          key="ten_crop")
