@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
@@ -40,9 +41,10 @@ def why_no_browser() -> str | None:
 
 
 @contextmanager
-def streamlit_server(env: dict, timeout: float = 90.0):
-    """The app (``python -m app.serve``, i.e. ``streamlit run streamlit_app.py`` after loading
-    the model) on a free localhost port; yields its URL once it answers."""
+def streamlit_server(env: dict, timeout: float = 90.0, ready: bool = False):
+    """The app (``python -m app.serve``, as ``bash run.sh app`` starts it) on a free localhost
+    port; yields its URL once it answers, and with ``ready`` only once ``app.serve`` has also
+    said its warm-up (torch, the model, the page data) is done."""
     port = free_port()
     cmd = [sys.executable, "-m", "app.serve",  # what `bash run.sh app` runs
            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -63,6 +65,8 @@ def streamlit_server(env: dict, timeout: float = 90.0):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
             time.sleep(0.2)
+        while ready and not _said_ready(proc, deadline):
+            pass
         yield url
     finally:
         proc.terminate()
@@ -70,6 +74,19 @@ def streamlit_server(env: dict, timeout: float = 90.0):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _said_ready(proc, deadline: float) -> bool:
+    """Read one line of the server's output (waiting at most until ``deadline``): is it
+    ``app.serve``'s end of warm-up?"""
+    if time.monotonic() > deadline:
+        raise TimeoutError("the app's warm-up did not finish in time")
+    if not select.select([proc.stdout], [], [], 0.5)[0]:
+        return False
+    line = proc.stdout.readline().decode(errors="replace")
+    if not line and proc.poll() is not None:
+        raise RuntimeError("streamlit exited during its warm-up")
+    return "ready in" in line or "warming up failed" in line
 
 
 @contextmanager
