@@ -131,10 +131,11 @@ def main(argv=None) -> None:
 def _print_shifted(model, loaded, data) -> None:
     """Top-1 per shift, and ECE with the model's own temperature (1 if it has none)."""
     from .calibration import reliability
+    from .predict import calibration_of
     from .shifted import SHIFTS, shifted_set
     from .trust import logits_of
 
-    t = getattr(loaded, "temperature", 1.0)
+    t, _ = calibration_of(loaded)
     ece = reliability((logits_of(model, data.images, loaded.mean, loaded.std) / t).softmax(1), data.labels).ece
     print(f"calibration: expected calibration error {ece:.2%} (15 bins, temperature {t:.3f})")
     accs = []

@@ -103,3 +103,29 @@ def test_trust_report_on_a_tiny_net():
     tiles = lambda x: sorted(x.unfold(1, 8, 8).unfold(2, 8, 8).reshape(3, 16, 64).permute(1, 0, 2)  # noqa: E731
                              .reshape(16, -1).tolist())
     assert tiles(shuffled[0]) == tiles(images[0]) and not torch.equal(shuffled[0], images[0])
+
+
+def test_evaluate_shifted_uses_the_weights_temperature(capsys):
+    """``evaluate --shifted`` reports ECE with the manifest's temperature, computed by hand here."""
+    from types import SimpleNamespace
+
+    from alexnet.data import TensorDataset
+    from alexnet.evaluate import _print_shifted
+    from alexnet.model import AlexNet, AlexNetConfig
+
+    g = torch.Generator().manual_seed(5)
+    data = TensorDataset(torch.randint(0, 256, (30, 3, 32, 32), generator=g, dtype=torch.uint8),
+                         torch.arange(30) % 10, tuple("abcdefghij"))
+    torch.manual_seed(1)
+    net = AlexNet(AlexNetConfig(variant="cifar", num_classes=10, widths=(8, 8, 8, 8, 8, 16, 16),
+                                init="kaiming")).eval()
+    mean, std = (0.5,) * 3, (0.25,) * 3
+    loaded = SimpleNamespace(mean=mean, std=std, info={"calibration": {"temperature": 2.5}})
+    _print_shifted(net, loaded, data)
+    with torch.no_grad():
+        x = (data.images.float() / 255 - 0.5) / 0.25
+        probs = (net(x).double() / 2.5).softmax(1)
+    expect = reliability(probs, data.labels).ece
+    out = capsys.readouterr().out
+    assert f"expected calibration error {expect:.2%} (15 bins, temperature 2.500)" in out
+    assert out.count("shifted (") == 6
