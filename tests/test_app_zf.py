@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from alexnet.data import load_cifar10
 from alexnet.weights import load_model
@@ -15,29 +14,8 @@ from analysis._layers import Box
 from analysis.correspondence import correspondence
 from analysis.filter_quality import filter_quality
 
-from tests.app_fixtures import cifar_env
-
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    return cifar_env(tmp_path_factory.mktemp("zfapp"))
-
-
-@pytest.fixture
-def app(env, monkeypatch):
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.run()
-    return at
-
-
-def page(at, path):
-    at.switch_page(path).run()
-    assert not at.exception, at.exception
-    return at
+# The app and its environment, as the other AppTest files get them.
+from tests.test_app import app, env, page  # noqa: E402, F401
 
 
 def test_architecture_side_by_side(app):
