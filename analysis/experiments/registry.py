@@ -32,6 +32,7 @@ class Experiment:
     reference_file: str  # pretrained/<file>: the shipped full-protocol result
     summary: Callable  # (results over seeds) -> dict of the experiment's own figures (runs.stats)
     needs_test: bool = False  # whether ``run`` reads the CIFAR-10 test set
+    claims: tuple = ()  # the papers' claims its runs measure (claims.Claim), for the Paper claims page
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
