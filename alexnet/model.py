@@ -13,6 +13,11 @@ Geometry. ImageNet: 224x224 input with conv1 padding 2 (as torchvision does),
 so 224 -> 55 -> 27 -> 13 -> 6; the paper's 227 without padding gives the
 same sizes. CIFAR (32x32): conv1 5x5 stride 1, pools 3x3 stride 2 padding 1,
 so 32 -> 16 -> 8 -> 4; non-overlapping 2x2 pools give the same sizes.
+
+Ablations (``analysis.experiments``): ``overlapping_pool`` (AK 3.4), ``dropout``
+(AK 4.2), ``towers=1`` (AK 3.2's one-GPU net, ``one_gpu_widths``) and
+``removed`` (ZF Table 3: conv3-conv4 and/or fc6-fc7 taken out, the next
+layer reading what the one before gives).
 """
 
 from __future__ import annotations
@@ -47,6 +52,21 @@ FC_LAYERS = ("fc6", "fc7", "fc8")
 UNIT_BIAS_LAYERS = ("conv2", "conv4", "conv5", "fc6", "fc7")
 # AK 3.2: the layers whose input comes from both towers (where the GPUs talk).
 CROSSINGS = ("conv3", "fc6", "fc7", "fc8")
+# ZF Table 3 removes layers 3 and 4 and/or 6 and 7; any of these may go (``removed``).
+REMOVABLE = ("conv3", "conv4", "fc6", "fc7")
+
+
+def one_gpu_widths(widths) -> tuple[int, ...]:
+    """AK 3.2's one-GPU comparison net for a two-tower net of ``widths`` (conv1..conv5, fc6, fc7).
+
+    Half the kernels in conv1-conv4, but conv5 and the FC layers kept whole:
+    the paper's footnote says most parameters sit in fc6, which reads conv5,
+    so halving conv5 and the FC layers would have left the one-GPU net with a
+    quarter of the parameters ("the comparison is biased in favour of the
+    one-GPU net").
+    """
+    widths = tuple(widths)
+    return tuple(w // 2 for w in widths[:4]) + widths[4:]
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,7 @@ class AlexNetConfig:
     dropout: float = 0.5  # AK 4.2, in fc6 and fc7
     init: str = "paper"  # "paper": N(0, 0.01) and unit biases; "kaiming": He init
     widths: tuple[int, ...] = field(default=())  # empty: the variant's own
+    removed: tuple[str, ...] = ()  # ZF Table 3's ablations: any of REMOVABLE, e.g. ("conv3", "conv4")
 
     def __post_init__(self):
         if self.variant not in WIDTHS:
@@ -80,6 +101,8 @@ class AlexNetConfig:
             raise ValueError("the torchvision variant has one tower and no LRN: pass towers=1, lrn=False")
         if self.widths and len(self.widths) != 7:
             raise ValueError("widths needs 7 numbers: conv1..conv5, fc6, fc7")
+        if set(self.removed) - set(REMOVABLE):
+            raise ValueError(f"only {', '.join(REMOVABLE)} can be removed, got {self.removed}")
         if any(w % self.towers for w in self.layer_widths):
             raise ValueError(f"every width must split into {self.towers} towers: {self.layer_widths}")
 
@@ -87,17 +110,14 @@ class AlexNetConfig:
     def layer_widths(self) -> tuple[int, ...]:
         """Kernels per layer for the whole net (conv1..conv5, fc6, fc7).
 
-        One tower is AK 3.2's one-GPU comparison net: half the kernels in
-        conv1-conv4, but conv5 and the FC layers kept whole (the paper's
-        footnote: most parameters sit in fc6, so halving conv5 and the FC
-        layers would have left the one-GPU net with a quarter of the
-        parameters; the comparison is biased towards the one-GPU net).
+        One tower is AK 3.2's one-GPU comparison net (``one_gpu_widths``).
+        Explicit ``widths`` are taken as they are, for either number of towers.
         """
         if self.widths:
             return tuple(self.widths)
         base = WIDTHS[self.variant]
         if self.variant != "torchvision" and self.towers == 1:
-            return tuple(w // 2 for w in base[:4]) + base[4:]
+            return one_gpu_widths(base)
         return base
 
     @property
@@ -111,10 +131,34 @@ class AlexNetConfig:
     def from_dict(cls, d: dict) -> "AlexNetConfig":
         d = dict(d)
         d["widths"] = tuple(d.get("widths", ()))
+        d["removed"] = tuple(d.get("removed", ()))  # older checkpoints have no such key
         return cls(**d)
 
     def replace(self, **changes) -> "AlexNetConfig":
         return replace(self, **changes)
+
+
+def _drop_layers(stages: list, gone: set, first_in: int) -> list:
+    """``stages`` without the conv/fc layers in ``gone`` (and their activations and
+    dropout); each layer left is rebuilt to read the width the layer before it gives.
+    ``first_in``: the width entering the first conv/fc layer listed."""
+    def owner(name: str) -> str:  # "act3" -> "conv3", "drop6" -> "fc6"; others their own
+        kind = name.rstrip("0123456789")
+        i = name[len(kind):]
+        return (("conv" if int(i) <= 5 else "fc") + i) if kind in ("act", "drop") and i else name
+
+    out, width = [], first_in
+    for name, m in stages:
+        if owner(name) in gone:
+            continue
+        if isinstance(m, nn.Conv2d):
+            m = nn.Conv2d(width, m.out_channels, m.kernel_size, stride=m.stride, padding=m.padding,
+                          groups=m.groups)
+        elif isinstance(m, nn.Linear):
+            m = nn.Linear(width, m.out_features)
+        width = getattr(m, "out_channels", getattr(m, "out_features", width))
+        out.append((name, m))
+    return out
 
 
 class AlexNet(StagedNet):
@@ -129,9 +173,12 @@ class AlexNet(StagedNet):
         self.config = c = config
         # ZF "layer 1" is conv1 -> ReLU -> (LRN) -> pool1; "layer 5" is conv5 after
         # its ReLU; AK Fig. 4's neighbours use fc7 after its ReLU.
+        gone = set(c.removed)
+        hidden = [n for n in ("act6", "act7") if f"fc{n[-1]}" not in gone]
+        crossings = tuple(n for n in CROSSINGS if n not in gone)  # without conv3 they meet in fc6
         self.roles = Roles(first_conv="conv1", first_block="pool1", last_conv="act5",
-                           penultimate="act7", logits="fc8", towers=c.towers,
-                           crossings=CROSSINGS if c.towers > 1 else ())
+                           penultimate=hidden[-1] if hidden else "flatten", logits="fc8",
+                           towers=c.towers, crossings=crossings if c.towers > 1 else ())
         g = GEOMETRY[c.variant]
         w1, w2, w3, w4, w5, w6, w7 = c.layer_widths
         t = c.towers
@@ -166,6 +213,8 @@ class AlexNet(StagedNet):
         ]
         if not c.lrn:
             f = [(n, m) for n, m in f if not n.startswith("lrn")]
+        if gone & {"conv3", "conv4"}:  # ZF Table 3: the next conv reads what the last one left
+            f = _drop_layers(f, gone, 3)
         self.features = nn.Sequential(OrderedDict(f))
 
         flat = w5 * g["out"] ** 2
@@ -181,6 +230,8 @@ class AlexNet(StagedNet):
                     ("fc6", nn.Linear(flat, w6)), ("act6", act()), ("drop6", nn.Dropout(c.dropout)),
                     ("fc7", nn.Linear(w6, w7)), ("act7", act()), ("drop7", nn.Dropout(c.dropout))]
         head.append(("fc8", nn.Linear(w7, c.num_classes)))  # (B, classes)
+        if gone & {"fc6", "fc7"}:  # ZF Table 3: the next FC layer reads what the last one left
+            head = _drop_layers(head, gone, flat)
         self.classifier = nn.Sequential(OrderedDict(head))
         self.reset_parameters()
 
@@ -192,6 +243,8 @@ class AlexNet(StagedNet):
         0.01 starts a small net with a vanishing signal and trains slowly.
         """
         for name in CONV_LAYERS + FC_LAYERS:
+            if name in self.config.removed:
+                continue
             layer = self.layer(name)
             if self.config.init == "paper":
                 nn.init.normal_(layer.weight, 0.0, 0.01)

@@ -43,6 +43,14 @@ def rgb_pca(images: torch.Tensor, max_images: int = 10_000) -> tuple[torch.Tenso
     return eigvals.flip(0).float(), eigvecs.flip(1).float()
 
 
+def pca_offsets(n: int, g: torch.Generator, eigvals: torch.Tensor, eigvecs: torch.Tensor,
+                std: float = PCA_STD) -> torch.Tensor:
+    """AK 4.1's colour noise for ``n`` images: (N, 3) RGB offsets ``V (alpha * lam)``,
+    alpha ~ N(0, std) drawn per image from ``g``; add one to every pixel of its image."""
+    alpha = torch.randn(n, 3, generator=g) * std
+    return (alpha * eigvals) @ eigvecs.T  # (N, 3)
+
+
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:
     return lo + (hi - lo) * torch.rand(n, generator=g)
 
@@ -73,8 +81,7 @@ def _colour(x: torch.Tensor, g: torch.Generator, eigvals, eigvecs) -> torch.Tens
     x = grey.mean((2, 3), keepdim=True) + c * (x - grey.mean((2, 3), keepdim=True))
     grey = (x * luma).sum(1, keepdim=True)
     x = grey + s * (x - grey)
-    alpha = (torch.randn(n, 3, generator=g) * PCA_STD).to(x.device)
-    offset = (alpha * eigvals) @ eigvecs.T  # (N, 3) = V (alpha * lambda), AK 4.1
+    offset = pca_offsets(n, g, eigvals.cpu(), eigvecs.cpu()).to(x.device)  # (N, 3), AK 4.1
     return x + offset[:, :, None, None]
 
 
