@@ -5,7 +5,10 @@ unit of our own measurement (a difference of test error in points, a ratio
 of epochs, ...), and how to read that effect off one run. Over seeds, the
 effect's mean and 95% Student-t interval decide the verdict:
 
-- "holds": the interval excludes no effect and reaches the paper's size;
+- "holds": the interval excludes no effect and reaches the paper's size
+  (for a claim the paper makes without a size, "overfits substantially",
+  ``paper`` is None and its ``direction`` says which side: then excluding
+  no effect on that side is enough);
 - "weaker": it excludes no effect, on the paper's side, but stays short of the paper's size;
 - "opposite": it excludes no effect on the other side;
 - "not significant": it contains no effect (or fewer than two seeds measured it).
@@ -30,18 +33,25 @@ class Claim:
 
     ``effect(result)`` reads the effect off one run (an ExperimentResult), or
     returns None when that run could not measure it (e.g. a net never
-    reached the target). ``paper`` is the paper's effect in the same unit;
-    ``null`` the value meaning "no effect" (0 for differences, 1 for ratios).
+    reached the target). ``paper`` is the paper's effect in the same unit, or
+    None where the paper gives only a direction (then ``direction`` is +1 or
+    -1: the side of ``null`` it claims); ``null`` the value meaning "no
+    effect" (0 for differences, 1 for ratios).
     """
 
     experiment: str  # the registered experiment whose runs measure it
     source: str  # "AK 3.3", "ZF Table 3"
     statement: str  # the claim in words, as the paper makes it
-    paper: float  # the paper's effect, in ``unit``
+    paper: float | None  # the paper's effect, in ``unit``; None: the paper gives no size
     unit: str  # "points of test error (with - without)", "x epochs (tanh / ReLU)"
     effect: Callable  # ExperimentResult -> float | None
     null: float = 0.0
     scaled_down: str = ""  # what our CIFAR-scale run changes from the paper's setting
+    direction: int = 0  # with paper None: +1 or -1, the side of null the paper claims
+
+    def __post_init__(self):
+        if self.paper is None and self.direction not in (1, -1):
+            raise ValueError(f"{self.source}: a claim without a size needs direction +1 or -1")
 
 
 @dataclass(frozen=True)
@@ -68,13 +78,16 @@ def interval(values, confidence_t=None) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def verdict(paper: float, null: float, low: float, high: float) -> str:
-    """The verdict of an interval [low, high] against the paper's effect and no effect."""
+def verdict(paper: float | None, null: float, low: float, high: float, direction: int = 0) -> str:
+    """The verdict of an interval [low, high] against the paper's effect and no effect
+    (``paper`` None: the paper claims only the side ``direction`` of null)."""
     if low <= null <= high:
         return "not significant"
-    same_side = (low > null) == (paper > null)
-    if not same_side:
+    claimed_above = paper > null if paper is not None else direction > 0
+    if (low > null) != claimed_above:
         return "opposite"
+    if paper is None:
+        return "holds"
     reaches = high >= paper if paper > null else low <= paper
     return "holds" if reaches else "weaker"
 
@@ -86,4 +99,4 @@ def measure(claim: Claim, results) -> Measured:
         mean = values[0] if values else None
         return Measured(mean, None, None, len(values), "not significant")
     mean, low, high = interval(values)
-    return Measured(mean, low, high, len(values), verdict(claim.paper, claim.null, low, high))
+    return Measured(mean, low, high, len(values), verdict(claim.paper, claim.null, low, high, claim.direction))

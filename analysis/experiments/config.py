@@ -23,7 +23,12 @@ from torch import nn
 
 from alexnet.cnn4 import ACTIVATIONS, FourLayerCNN  # noqa: F401  (FourLayerCNN re-exported)
 
-INITS = ("paper-gaussian", "default")  # N(0, init_std) weights, zero biases; or PyTorch's own
+# N(0, init_std) weights, zero biases (the AlexNet: AK 5's N(0, 0.01) and unit biases); PyTorch's
+# own; or He's (the AlexNet only: zero biases, a scale that keeps a deep ReLU net's signal).
+INITS = ("paper-gaussian", "default", "kaiming")
+# "cnn4": AK 3.1's four-layer CNN (alexnet/cnn4.py), widths conv1..conv3. "alexnet": the
+# CIFAR-scale AlexNet (alexnet/model.py) with LRN, towers, dropout; widths conv1..conv5, fc6, fc7.
+NETS = {"cnn4": 3, "alexnet": 7}
 # "centred-raw": AK 2, "the (centred) raw RGB values": 0-255 minus the training
 # set's mean image. "standardised": per-channel mean 0, std 1 (today's habit).
 INPUTS = ("centred-raw", "standardised")
@@ -44,7 +49,8 @@ class ExperimentConfig:
     init: str = "paper-gaussian"
     init_std: float = 0.01
     inputs: str = "centred-raw"
-    widths: tuple[int, int, int] = (32, 32, 64)  # conv1..conv3 kernels, all 5x5
+    net: str = "cnn4"  # which net the widths describe (NETS); the ablations' arms vary it
+    widths: tuple[int, ...] = (32, 32, 64)  # cnn4: conv1..conv3 kernels, all 5x5; alexnet: 7 widths
     epochs: float = 30.0  # cap per net
     target_error: float = 0.25
     stop_at_target: bool = True  # a net stops once its training error passes the target
@@ -58,7 +64,10 @@ class ExperimentConfig:
     augment: bool = False  # random translations + flips (AK 4.1)
     lrn: bool = False  # LRN after act1 and act2 (the ablation runs both ways)
     lr_drop_at: float = 1.0  # fraction of the epochs after which lr /= 10
-    test_every: float = 1.0  # epochs between test-error evaluations (LRN ablation)
+    test_every: float = 1.0  # epochs between test-error evaluations (the ablations)
+    # Training images (a seeded sample) whose error is measured like the test error, in eval
+    # mode and unaugmented, at every test point: the train-test gap (0: not measured).
+    train_eval_subset: int = 0
 
     def __post_init__(self):
         self.activations = tuple(self.activations)
@@ -79,6 +88,10 @@ class ExperimentConfig:
             raise ValueError("no activations to compare; give e.g. ('relu', 'tanh')")
         if self.init not in INITS:
             raise ValueError(f"unknown init {self.init!r}; choose from {', '.join(INITS)}")
+        if self.net not in NETS:
+            raise ValueError(f"unknown net {self.net!r}; choose from {', '.join(NETS)}")
+        if self.init == "kaiming" and self.net != "alexnet":
+            raise ValueError("init 'kaiming' is for the AlexNet (net='alexnet'); use paper-gaussian or default")
         if self.inputs not in INPUTS:
             raise ValueError(f"unknown inputs {self.inputs!r}; choose from {', '.join(INPUTS)}")
         checks = [("epochs", self.epochs > 0, "> 0"), ("batch_size", self.batch_size >= 1, ">= 1"),
@@ -86,8 +99,10 @@ class ExperimentConfig:
                   ("target_error", 0 < self.target_error < 1, "in (0, 1)"),
                   ("init_std", self.init_std > 0, "> 0"), ("subset", self.subset >= 0, ">= 0"),
                   ("sweep_epochs", 0 < self.sweep_epochs <= self.epochs, "in (0, epochs]"),
-                  ("widths", len(self.widths) == 3 and min(self.widths) >= 1, "3 positive ints"),
-                  ("test_every", self.test_every > 0, "> 0")]
+                  ("widths", len(self.widths) == NETS.get(self.net, 3) and min(self.widths) >= 1,
+                   f"{NETS.get(self.net, 3)} positive ints for net {self.net!r}"),
+                  ("test_every", self.test_every > 0, "> 0"),
+                  ("train_eval_subset", self.train_eval_subset >= 0, ">= 0")]
         for name, ok, want in checks:
             if not ok:
                 raise ValueError(f"{name} must be {want}, got {getattr(self, name)!r}")

@@ -35,20 +35,24 @@ class Curve:
     test_epochs: list = field(default_factory=list)
     test_error: list = field(default_factory=list)
     diverged: bool = False
+    # error on a fixed sample of training images, measured as the test error is (eval mode,
+    # no augmentation) at test_epochs: test_error minus this is the train-test gap
+    train_eval_error: list = field(default_factory=list)
 
 
 @dataclass
 class ExperimentResult:
     """What a run produced; ``to_dict``/``from_dict`` round-trip through JSON."""
 
-    experiment: str  # "relu-tanh" or "lrn"
+    experiment: str  # the registered experiment's name
     config: dict
-    curves: dict  # name ("relu", "tanh" / "lrn", "no-lrn") -> Curve
+    curves: dict  # name ("relu", "tanh" / "lrn", "no-lrn" / an ablation's arms) -> Curve
     sweep: dict = field(default_factory=dict)  # name -> {lr: sweep training error}
     epochs_to_target: dict = field(default_factory=dict)  # name -> float, or None if not reached
     ratio: float | None = None  # tanh epochs / relu epochs, when both reached the target
     ratio_lower_bound: float | None = None  # epochs cap / relu epochs, when only relu did
-    test_error: dict = field(default_factory=dict)  # name -> final test error (LRN ablation)
+    test_error: dict = field(default_factory=dict)  # name -> final test error (the ablations)
+    train_error: dict = field(default_factory=dict)  # name -> final error on the training sample
     stopped: bool = False
     seconds: float = 0.0
 
@@ -103,8 +107,11 @@ def _subset(images, labels, n: int, seed: int):
 class _Trainer:
     """One net at one learning rate, trained in pieces so a sweep can pick and continue."""
 
-    def __init__(self, name, net, lr, images, labels, cfg: ExperimentConfig, inputs):
+    def __init__(self, name, net, lr, images, labels, cfg: ExperimentConfig, inputs, augment=None):
         self.name, self.cfg, self.images, self.labels = name, cfg, images, labels
+        # augment(uint8 batch, generator) -> the batch, uint8 or float on the 0-255 scale;
+        # None: crops and flips when cfg.augment says so
+        self.augment = augment if augment is not None else (random_crop_flip if cfg.augment else None)
         # channels-last: CPU max-pooling is many times faster, a step ~15% faster in all
         self.net = net.to(memory_format=torch.channels_last)
         self.inputs = inputs  # uint8 batch -> float input
@@ -137,8 +144,8 @@ class _Trainer:
                 self.order = torch.randperm(self.n, generator=self.gen)
             idx = self.order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             x, y = self.images[idx], self.labels[idx]
-            if cfg.augment:
-                x = random_crop_flip(x, self.gen)
+            if self.augment is not None:
+                x = self.augment(x, self.gen)
             for g in self.opt.param_groups:  # AK 5: lr / 10 late in training
                 g["lr"] = self.curve.lr * (0.1 if self.epoch >= cfg.lr_drop_at * cfg.epochs else 1.0)
             # The same step as alexnet.train's loop (alexnet.step).
