@@ -1,9 +1,14 @@
-"""Command line for the convergence experiments.
+"""Command line for the experiments (every one in ``registry.EXPERIMENTS``).
 
+    python -m analysis.experiments --help                      # lists them
     python -m analysis.experiments relu-tanh --preset quick --data-dir ~/data/cifar10
-    python -m analysis.experiments relu-tanh --preset full --seeds 0,1,2 --out relu_tanh.json
-    python -m analysis.experiments lrn --preset quick --data-dir ~/data/cifar10
-    python -m analysis.experiments reference --data-dir ~/data/cifar10   # -> pretrained/
+    python -m analysis.experiments relu-tanh --preset full --seeds 0 1 2 --out relu_tanh.json
+    python -m analysis.experiments pooling --preset quick
+    python -m analysis.experiments reference --experiments dropout --seeds 0 1 2   # -> pretrained/
+
+``reference`` resumes: a seed already in the experiment's reference file
+(made with the same settings) is skipped, and each seed is written as soon
+as it ends, so a long reference can run across sessions.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from pathlib import Path
 
 from alexnet.data import DATA_ENV, default_data_dir
 
+from .config import ExperimentConfig
 from .registry import EXPERIMENTS, preset
-from .job import worker, write_json_atomic
+from .job import read_json, worker, write_json_atomic
 from .reference import PRETRAINED
-from .runs import summarize
+from .runs import ExperimentResult, summarize
 
 
 
@@ -50,11 +56,12 @@ def _config(args, experiment: str):
         raise SystemExit(f"error: {e}")
 
 
-def _seeds(text: str) -> list[int]:
+def _seeds(items) -> list[int]:
+    text = ",".join([items] if isinstance(items, str) else items)  # "0 1 2" or "0,1,2"
     try:
         return [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise SystemExit(f"--seeds wants comma-separated integers, e.g. 0,1,2; got {text!r}")
+        raise SystemExit(f"--seeds wants integers, e.g. 0 1 2 (or 0,1,2); got {text!r}")
 
 
 def _load(data_dir: str, experiment: str, skip_bad: bool = False):
@@ -97,6 +104,10 @@ def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after
     return results
 
 
+def _names(items) -> list[str]:
+    return [n for n in ",".join(items).split(",") if n.strip()]  # "a b" or "a,b"
+
+
 def _print_result(r) -> None:
     for name, curve in r.curves.items():
         reached = r.epochs_to_target.get(name)
@@ -112,13 +123,37 @@ def _print_result(r) -> None:
         print(f"  ratio tanh/relu epochs: > {r.ratio_lower_bound:.2f} (tanh never got there)")
 
 
-def _document(experiment, cfg, results, wall: float) -> dict:
+def _document(experiment, cfg, results, wall: float, earlier: dict | None = None) -> dict:
+    """The reference/--out document; ``earlier``: the file this run resumes (its seeds are in
+    ``results``), whose wall time adds to this one's and whose sessions are kept."""
+    machine = {"platform": platform.platform(), "processor": platform.processor(),
+               "cpus": os.cpu_count(), "threads": _threads()}
+    command = "python -m analysis.experiments " + shlex.join(sys.argv[1:])
+    before = (earlier or {}).get("sessions") or ([{k: earlier[k] for k in ("machine", "wall_seconds", "command",
+                                                                            "seeds") if k in earlier}]
+                                                 if earlier else [])
+    new_seeds = [r.config["seed"] for r in results if r.config["seed"] not in (earlier or {}).get("seeds", [])]
+    sessions = before + [{"machine": machine, "wall_seconds": round(wall, 1), "command": command,
+                          "seeds": new_seeds}]
     return {"experiment": experiment, "config": cfg.to_dict(), "seeds": [r.config["seed"] for r in results],
             "summary": summarize(results), "runs": [r.to_dict() for r in results],
-            "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                        "cpus": os.cpu_count(), "threads": _threads()},
-            "wall_seconds": round(wall, 1),
-            "command": "python -m analysis.experiments " + shlex.join(sys.argv[1:])}
+            "machine": machine, "wall_seconds": round(sum(x.get("wall_seconds", 0.0) for x in sessions), 1),
+            "command": command, "sessions": sessions}
+
+
+def _resumable(path, experiment: str, cfg) -> dict | None:
+    """The reference file at ``path`` if it holds runs of exactly ``cfg`` (seed aside), else None."""
+    doc = read_json(path) if path else None
+    if not doc:
+        return None
+    try:
+        same = ExperimentConfig.from_dict({**doc["config"], "seed": cfg.seed}).to_dict() == cfg.to_dict()
+    except (ValueError, TypeError, KeyError):
+        same = False
+    if not same or doc.get("experiment") != experiment:
+        print(f"{path} holds runs of other settings: starting it over (git has the old one)")
+        return None
+    return doc
 
 
 def _threads() -> int:
@@ -129,27 +164,30 @@ def _threads() -> int:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m analysis.experiments",
-                                description="AK 3.1 ReLU vs tanh and AK 3.3 LRN ablation on CIFAR-10")
+                                description="The AlexNet (AK) and Zeiler-Fergus (ZF) claims rerun on "
+                                            "CIFAR-10, one sub-command per experiment")
     sub = p.add_subparsers(dest="command", required=True)
     for name in (*EXPERIMENTS, "reference"):
         s = sub.add_parser(name, help=EXPERIMENTS[name].label if name in EXPERIMENTS else
                            "the full protocol over several seeds, written to pretrained/")
         s.add_argument("--preset", default="full" if name == "reference" else "quick",
                        choices=("quick", "full"))
-        s.add_argument("--seeds", default="0,1,2" if name == "reference" else "0")
+        s.add_argument("--seeds", nargs="+", default=["0,1,2"] if name == "reference" else ["0"],
+                       help="seeds to run, e.g. 0 1 2 (default: %(default)s)")
         s.add_argument("--data-dir", default=str(default_data_dir()),
                        help=f"CIFAR-10's train/ and test/ class folders (default: ${DATA_ENV} or %(default)s)")
         s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
         s.add_argument("--epochs", type=float, help="override the preset's epoch cap")
         s.add_argument("--subset", type=int, help="override the number of training images (0: all)")
-        s.add_argument("--init", help="paper-gaussian or default")
+        s.add_argument("--init", help="paper-gaussian, default or kaiming (the AlexNet ablations)")
         s.add_argument("--init-std", type=float, help="std of the paper-gaussian weights")
         s.add_argument("--inputs", help="centred-raw (AK 2: 0-255 minus the mean image) or standardised")
         s.add_argument("--lr", action="append", metavar="ACT=LR[,LR]", help="lr candidates")
         s.add_argument("--skip-bad-images", action="store_true",
                        help="leave out (and count) images that cannot be decoded instead of stopping")
         if name == "reference":
-            s.add_argument("--experiments", default=",".join(EXPERIMENTS))
+            s.add_argument("--experiments", nargs="+", default=[",".join(EXPERIMENTS)],
+                           help="which, e.g. pooling dropout (default: all)")
             s.add_argument("--out-dir", default=str(PRETRAINED))
         else:
             s.add_argument("--out", help="write the results (and their summary) here as JSON")
@@ -162,23 +200,31 @@ def main(argv=None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    experiments = (args.experiments.split(",") if args.command == "reference" else [args.command])
+    experiments = (_names(args.experiments) if args.command == "reference" else [args.command])
     for experiment in experiments:
         if experiment not in EXPERIMENTS:
             raise SystemExit(f"unknown experiment {experiment!r}; choose from {', '.join(EXPERIMENTS)}")
         cfg, seeds = _config(args, experiment), _seeds(args.seeds)
         if not seeds:
             raise SystemExit("--seeds is empty; give e.g. 0 or 0,1,2")
-        train, test = _load(args.data_dir, experiment, args.skip_bad_images)
         out = (Path(args.out_dir) / EXPERIMENTS[experiment].reference_file if args.command == "reference"
                else args.out and Path(args.out))
+        earlier = _resumable(out, experiment, cfg) if args.command == "reference" else None
+        done = [ExperimentResult.from_dict(r) for r in (earlier or {}).get("runs", [])]
+        skip = {r.config["seed"] for r in done}
+        if skip & set(seeds):
+            print(f"{experiment}: seeds {sorted(skip & set(seeds))} already in {out}; skipped")
+        if not set(seeds) - skip:
+            continue
+        train, test = _load(args.data_dir, experiment, args.skip_bad_images)
         t0 = time.time()
 
         def save(results):  # after every seed: a cut-short run keeps what it finished
             if out:
-                write_json_atomic(_document(experiment, cfg, results, time.time() - t0), out)
+                write_json_atomic(_document(experiment, cfg, done + results, time.time() - t0, earlier), out)
 
-        results = run_seeds(experiment, cfg, seeds, train, test, after_each=save)
+        results = done + run_seeds(experiment, cfg, [s for s in seeds if s not in skip], train, test,
+                                   after_each=save)
         summary = summarize(results)
         ratio, low = summary.get("ratio", {}), summary.get("ratio_lower_bound", {})
         if ratio.get("n"):

@@ -26,7 +26,7 @@ from torch import nn
 from alexnet.model import AlexNet, AlexNetConfig
 
 from .config import ExperimentConfig
-from .runs import ExperimentResult, Stopped, _check_data, _reporter, _subset, _Trainer, input_transform
+from .runs import ExperimentResult, Stopped, _check_data, _reporter, _subset, _Trainer, input_transform, stats
 
 INITS = {"paper-gaussian": "paper", "kaiming": "kaiming"}  # ExperimentConfig.init -> AlexNetConfig.init
 
@@ -148,3 +148,26 @@ def difference(a: str, b: str, of: str = "test") -> Callable:
         va, vb = _value(r, a, of), _value(r, b, of)
         return None if r.stopped or va is None or vb is None else 100 * (va - vb)
     return effect
+
+
+def summary(results) -> dict:
+    """Per arm over seeds: final test error, training-sample error and their gap."""
+    names = list(results[0].curves)
+    out = {"test_error": {n: stats([r.test_error.get(n) for r in results]) for n in names}}
+    if any(r.train_error for r in results):
+        out["train_error"] = {n: stats([r.train_error.get(n) for r in results]) for n in names}
+        out["gap"] = {n: stats([_value(r, n, "gap") for r in results]) for n in names}
+    return out
+
+
+# The CIFAR-scale AlexNet the AlexNet ablations train (pooling, dropout, augmentation, towers,
+# layer removal): AK Fig. 2's shape at about 1/40 of the CIFAR net's FLOPs (5x5 conv1 at stride 1,
+# 3x3/2 pools, LRN after conv1 and conv2, two towers, dropout 0.5 in fc6 and fc7), so that one
+# seed of a full preset takes minutes on two cores. FC layers stay wide, as in AlexNet, where
+# most parameters are (and where dropout acts). He init and standardised inputs: the paper's
+# N(0, 0.01) starts a net this small with a vanishing signal (alexnet/model.py).
+ALEXNET_BASE = ExperimentConfig(
+    net="alexnet", widths=(16, 32, 48, 48, 32, 512, 512), init="kaiming", inputs="standardised",
+    activations=("relu",), lrs={"relu": (0.02,)}, epochs=10.0, stop_at_target=False,
+    weight_decay=5e-4, augment=True, lr_drop_at=0.75, record_every=10, test_every=1.0,
+    subset=10_000, test_subset=5_000, train_eval_subset=5_000, target_error=0.3)

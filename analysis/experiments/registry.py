@@ -16,7 +16,8 @@ from typing import Callable
 
 from .config import ExperimentConfig
 
-EXPERIMENT_MODULES = ("relu_tanh", "lrn")  # analysis/experiments/<module>.py, each registers itself
+# analysis/experiments/<module>.py, each registers itself
+EXPERIMENT_MODULES = ("relu_tanh", "lrn", "pooling", "dropout", "augmentation", "towers", "layer_removal")
 
 
 @dataclass(frozen=True)

@@ -193,13 +193,19 @@ def stats(values) -> dict:
 
 def summarize(results) -> dict:
     """Mean, spread and per-seed values over several seeds' results: epochs to the
-    target and lrs for every experiment, then what its own ``summary`` adds."""
+    target and lrs for every experiment, then what its own ``summary`` adds, then
+    its claims measured (mean, 95% interval, verdict)."""
     names = list(results[0].curves) if results else []
     out = {"epochs_to_target": {n: stats([r.epochs_to_target.get(n) for r in results]) for n in names},
            "lr": {n: [r.curves[n].lr for r in results] for n in names}}
     if results:
+        from .claims import measure
         from .registry import experiment  # the registry imports this module
 
-        out.update(experiment(results[0].experiment).summary(results))
+        e = experiment(results[0].experiment)
+        out.update(e.summary(results))
+        if e.claims:  # each claim's effect over the seeds and its verdict (claims.measure)
+            out["claims"] = [{"source": c.source, "statement": c.statement, "paper": c.paper, "unit": c.unit,
+                              **asdict(measure(c, results))} for c in e.claims]
     return out
 
