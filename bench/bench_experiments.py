@@ -1,12 +1,13 @@
-"""Wall time of the convergence experiments on this machine.
+"""Wall time of the experiments' presets on this machine, one line per experiment.
 
-    python -m bench.bench_experiments --data-dir ~/.cache/alexnet-data/cifar10          # quick preset
-    python -m bench.bench_experiments --full --threads 2                               # + one full seed
+    python -m bench.bench_experiments                                    # every quick preset
+    python -m bench.bench_experiments --experiments pooling dropout      # some of them
+    python -m bench.bench_experiments --experiments towers --full        # + one full seed each
 
-The issue's targets: the quick preset within about 60 s on two cores, the
-full ReLU-vs-tanh protocol (one seed) within 20 minutes. The peer, measured in
-the same run: the machine's matmul rate, as the time one SGD step of the
-four-layer net would take if its convolutions ran at that rate.
+The goal (issue 14): each quick preset within 90 s on two cores; one seed of
+a full preset within 15 minutes. The peer, measured in the same run: the
+machine's matmul rate, as the time one SGD step of each experiment net would
+take if its convolutions ran at that rate (a loaded machine slows both).
 """
 
 from __future__ import annotations
@@ -14,21 +15,26 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
 from alexnet.data import default_data_dir, load_cifar10
-from analysis.experiments import FourLayerCNN, preset, run_relu_tanh
+from analysis.experiments import FourLayerCNN, preset
+from analysis.experiments.arms import ALEXNET_BASE, alexnet_arm
+from analysis.experiments.registry import EXPERIMENTS
 from bench.bench_train import forward_macs, matmul_flops
 
+QUICK_GOAL_S = 90.0
 
-def step_vs_matmul(cfg, activation: str = "relu", steps: int = 15) -> None:
-    """Median SGD step of the experiment's net (as runs.py trains it) against the matmul bound."""
-    net = FourLayerCNN(activation, cfg.widths).to(memory_format=torch.channels_last)
+
+def step_vs_matmul(name: str, net, batch_size: int = 128, steps: int = 15) -> None:
+    """Median SGD step of ``net`` (channels-last, as runs.py trains it) against the matmul bound."""
+    net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-    x = torch.randn(cfg.batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (cfg.batch_size,))
+    x = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch_size,))
     times = []
     for _ in range(steps + 3):
         t = time.perf_counter()
@@ -37,43 +43,54 @@ def step_vs_matmul(cfg, activation: str = "relu", steps: int = 15) -> None:
         opt.step()
         times.append(time.perf_counter() - t)
     step = statistics.median(times[3:])
-    flops = 3 * 2 * forward_macs(net, 32) * cfg.batch_size  # forward, and twice that backward
+    flops = 3 * 2 * forward_macs(net, 32) * batch_size  # forward, and twice that backward
     bound = flops / matmul_flops(torch.device("cpu"))
-    print(f"{activation} step (batch {cfg.batch_size}): {1e3 * step:.0f} ms median; at the matmul "
-          f"rate {1e3 * bound:.0f} ms; ratio {bound / step:.2f} of the matmul limit; "
-          f"an epoch of 50,000 images ~{step * 50_000 / cfg.batch_size:.0f} s", flush=True)
+    print(f"{name} step (batch {batch_size}): {1e3 * step:.0f} ms median; at the matmul rate "
+          f"{1e3 * bound:.0f} ms; ratio {bound / step:.2f} of the matmul limit; "
+          f"1,000 images ~{step * 1000 / batch_size:.1f} s", flush=True)
 
 
-def timed(name: str, cfg, data) -> float:
+def outcome(r) -> str:
+    """The run's figures in a few words: the ratio, or each arm's final test error."""
+    if r.experiment == "relu-tanh":
+        reached = ", ".join(f"{k} {v:.2f} ep" if v else f"{k} not reached" for k, v in r.epochs_to_target.items())
+        ratio = f"{r.ratio:.2f}" if r.ratio else (f"> {r.ratio_lower_bound:.2f}" if r.ratio_lower_bound else "n/a")
+        return f"25%: {reached}; ratio {ratio}"
+    return "test error " + ", ".join(f"{k} {v:.3f}" for k, v in r.test_error.items() if v is not None)
+
+
+def timed(name: str, which: str, cfg, train, test) -> float:
     t0 = time.perf_counter()
-    r = run_relu_tanh(cfg, data)
+    r = EXPERIMENTS[name].run(cfg, train, test)
     wall = time.perf_counter() - t0
-    reached = ", ".join(f"{k} {v:.2f} ep" if v else f"{k} not reached"
-                        for k, v in r.epochs_to_target.items())
-    ratio = f"{r.ratio:.2f}" if r.ratio else (f"> {r.ratio_lower_bound:.2f}" if r.ratio_lower_bound else "n/a")
-    steps = sum(len(c.epochs) * cfg.record_every for c in r.curves.values())
-    print(f"{name:22s} {wall:7.1f} s  ({1e3 * wall / max(1, steps):.0f} ms/step over ~{steps} "
-          f"recorded steps; 25%: {reached}; ratio {ratio}; lr {dict((k, c.lr) for k, c in r.curves.items())})",
-          flush=True)
+    images = len(r.curves) * (cfg.subset or len(train)) * cfg.epochs
+    goal = f" (goal {QUICK_GOAL_S:.0f} s)" if which == "quick" else ""
+    print(f"{name:14s} {which:5s} {wall:7.1f} s{goal}  {len(r.curves)} nets x {cfg.epochs:g} epochs, "
+          f"~{images:,.0f} training images, {1e3 * wall / max(1, images):.2f} ms each; {outcome(r)}", flush=True)
     return wall
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=str(default_data_dir()))
+    p.add_argument("--experiments", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--full", action="store_true", help="also time the full protocol (one seed)")
+    p.add_argument("--full", action="store_true", help="also time one seed of each full preset")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    data = load_cifar10(args.data_dir, train=True)
+    train = load_cifar10(args.data_dir, train=True)
+    test = load_cifar10(args.data_dir, train=False)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    step_vs_matmul(preset("relu-tanh", "full"))
-    timed("relu-tanh quick", preset("relu-tanh", "quick"), data)
+    if "relu-tanh" in args.experiments or "lrn" in args.experiments:
+        step_vs_matmul("four-layer CNN", FourLayerCNN("relu", preset("lrn", "full").widths))
+    if any(preset(n, "quick").net == "alexnet" for n in args.experiments):
+        step_vs_matmul("ablations' AlexNet", alexnet_arm("net", ALEXNET_BASE).build())
+    for name in args.experiments:
+        timed(name, "quick", replace(preset(name, "quick"), seed=args.seed), train, test)
     if args.full:
-        from dataclasses import replace
-
-        timed("relu-tanh full (1 seed)", replace(preset("relu-tanh", "full"), seed=args.seed), data)
+        for name in args.experiments:
+            timed(name, "full", replace(preset(name, "full"), seed=args.seed), train, test)
 
 
 if __name__ == "__main__":

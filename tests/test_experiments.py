@@ -265,3 +265,27 @@ def test_job_with_bad_data_dir_fails_clearly(tmp_path, isolated_cache):
     assert p["state"] == "failed" and "FileNotFoundError" in p["error"]
     with pytest.raises(ValueError, match="unknown experiment"):
         ExperimentJob.start(tmp_path / "k", "dropout", TINY, tmp_path)
+
+
+def test_reference_resumes_per_seed(tmp_path, data_dir, isolated_cache, capsys):
+    """A seed already in the reference file is skipped and kept as it was; a new seed is added;
+    other settings start the file over."""
+    out = tmp_path / "refs"
+    common = ["--experiments", "lrn", "--out-dir", str(out), "--data-dir", str(data_dir), "--epochs", "1"]
+    cli(["reference", *common, "--seeds", "0"])
+    path = out / "lrn_ablation_reference.json"
+    first = json.loads(path.read_text())
+    assert first["seeds"] == [0] and len(first["sessions"]) == 1
+    cli(["reference", *common, "--seeds", "0", "1"])
+    second = json.loads(path.read_text())
+    assert "seeds [0] already in" in capsys.readouterr().out
+    assert second["seeds"] == [0, 1] and second["runs"][0] == first["runs"][0]  # seed 0 not rerun
+    assert [s["seeds"] for s in second["sessions"]] == [[0], [1]]
+    assert second["wall_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in second["sessions"]), abs=0.2)
+    assert second["summary"]["test_error"]["lrn"]["n"] == 2 and second["summary"]["claims"][0]["n"] == 2
+    cli(["reference", *common, "--seeds", "0", "1"])  # nothing left to run: the file stays
+    assert json.loads(path.read_text()) == second
+    cli(["reference", *common[:-1], "2", "--seeds", "0"])  # 2 epochs: another protocol
+    assert "holds runs of other settings" in capsys.readouterr().out
+    third = json.loads(path.read_text())
+    assert third["seeds"] == [0] and third["config"]["epochs"] == 2.0 and len(third["sessions"]) == 1

@@ -10,10 +10,12 @@ from alexnet.lrn import LocalResponseNorm, local_response_norm
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 
-def _pair(shape, size, alpha, beta, k, groups, scale, seed=0):
+def _pair(shape, size, alpha, beta, k, groups, scale, seed=0, channels_last=False):
     """(ours, reference) outputs and input gradients for one random input."""
     gen = torch.Generator().manual_seed(seed)
     x = (torch.randn(shape, generator=gen) * scale).relu_()  # LRN follows a ReLU
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     g = torch.randn(shape, generator=gen)
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
     y1 = local_response_norm(x1, size, alpha, beta, k, groups)
@@ -58,6 +60,19 @@ def test_matches_torch_lrn_values_and_gradients(case, block_bytes, monkeypatch):
         torch.testing.assert_close(y1.detach(), alone, **TOL)
     else:
         assert (y1.detach() - alone).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if len(c[0]) == 4 and c[0][2] > 1],
+                         ids=[str(c[0]) + f"-n{c[1]}-b{c[3]}-g{c[5]}" for c in CASES if len(c[0]) == 4 and c[0][2] > 1])
+def test_channels_last_matches_torch_lrn_and_stays_channels_last(case):
+    """The band-matmul path for channels-last inputs (what the experiments train on)."""
+    shape, size, alpha, beta, k, groups, scale = case
+    x, y1, y2, g1, g2 = _pair(shape, size, alpha, beta, k, groups, scale, channels_last=True)
+    assert not x.is_contiguous() and y1.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y1, y2, **TOL)
+    torch.testing.assert_close(g1, g2, **TOL)
+    if size > 1:  # the neighbours matter, as above
+        assert (y1.detach() - x / (k + alpha / size * x * x) ** beta).abs().max() > 1e-3
 
 
 def x_of(shape, scale, seed=0):
