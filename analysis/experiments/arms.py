@@ -168,6 +168,6 @@ def summary(results) -> dict:
 # N(0, 0.01) starts a net this small with a vanishing signal (alexnet/model.py).
 ALEXNET_BASE = ExperimentConfig(
     net="alexnet", widths=(16, 32, 48, 48, 32, 512, 512), init="kaiming", inputs="standardised",
-    activations=("relu",), lrs={"relu": (0.02,)}, epochs=10.0, stop_at_target=False,
+    activations=("relu",), lrs={"relu": (0.02,)}, epochs=8.0, stop_at_target=False,
     weight_decay=5e-4, augment=True, lr_drop_at=0.75, record_every=10, test_every=1.0,
-    subset=10_000, test_subset=5_000, train_eval_subset=5_000, target_error=0.3)
+    subset=10_000, test_subset=5_000, train_eval_subset=2_000, target_error=0.3)

@@ -40,7 +40,7 @@ PRESETS = {
 }
 
 SCALED = ("AK: ImageNet, 224 crops of 256 images, 90 epochs, 10-crop testing. Here: CIFAR-10, a narrow "
-          "AlexNet (conv 16-32-48-48-32, fc 512), 10,000 training images, 10 epochs, 4-pixel shifts of "
+          "AlexNet (conv 16-32-48-48-32, fc 512), 10,000 training images, 8 epochs, 4-pixel shifts of "
           "32x32 images, the plain image at test time")
 CLAIMS = (
     Claim("augmentation", "AK 4.1", "PCA colour noise lowers top-1 error by over 1 point", -1.0,

@@ -30,7 +30,7 @@ PRESETS = {
 
 SCALED = ("AK: ImageNet, 224x224, the full AlexNet, 90 epochs, top-1 and top-5 over 1000 classes. "
           "Here: CIFAR-10, a narrow AlexNet (conv 16-32-48-48-32, fc 512), 10,000 training images "
-          "without augmentation, 10 epochs, top-1 only (top-5 of 10 classes says little)")
+          "without augmentation, 8 epochs, top-1 only (top-5 of 10 classes says little)")
 CLAIMS = (
     Claim("pooling", "AK 3.4", "Overlapping pooling (3x3, stride 2) lowers top-1 error by 0.4 points "
           "against 2x2, stride 2", -0.4, "points of test error (overlapping - non-overlapping)",

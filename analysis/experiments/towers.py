@@ -38,7 +38,7 @@ CLAIMS = (Claim(
     difference("two-towers", "one-tower"),
     scaled_down="AK: ImageNet, 61.0M against 59.8M parameters, 90 epochs. Here: CIFAR-10, a narrow AlexNet "
                 "(conv 16-32-48-48-32 against 8-16-24-24-32, fc 512), 10,000 training images with crops "
-                "and flips, 10 epochs, top-1 only"),)
+                "and flips, 8 epochs, top-1 only"),)
 
 
 def arms(cfg: ExperimentConfig, train=None) -> list[Arm]:
