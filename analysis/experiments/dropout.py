@@ -31,8 +31,10 @@ PRESETS = {
     # Overfitting shows sooner on fewer images and no augmentation (AK had both 1.2M images
     # and augmentation, and still saw it). No lr drop: a drop late in the run would bring
     # both arms down at the same epoch and hide how fast each converges on its own.
-    "full": replace(ALEXNET_BASE, augment=False, lr_drop_at=1.0, target_error=0.25),
-    "quick": replace(ALEXNET_BASE, augment=False, lr_drop_at=1.0, target_error=0.35, subset=2_000,
+    # The targets are levels both arms can reach in the run (a 3-epoch trial on 5,000 images
+    # was at 58% without dropout, 70% with it); an arm that does not, measures no ratio.
+    "full": replace(ALEXNET_BASE, augment=False, lr_drop_at=1.0, target_error=0.45),
+    "quick": replace(ALEXNET_BASE, augment=False, lr_drop_at=1.0, target_error=0.55, subset=2_000,
                      epochs=6.0, test_subset=1_000, train_eval_subset=1_000,
                      record_every=4),
 }
