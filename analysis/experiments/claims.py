@@ -130,3 +130,19 @@ def describe(claim: Claim, m: Measured) -> str:
     cut = f", {m.censored} of them only a bound" if m.censored else ""
     return (f"{at_least}{m.mean:.3g} {claim.unit}{spread} ({m.n} seed{'s' if m.n != 1 else ''}{cut}; "
             f"paper {claim.paper:g}): {m.verdict}")
+
+
+def relative(claim: Claim, m: Measured):
+    """(mean, low, high) on a scale where 0 is no effect and 1 the paper's effect, so claims
+    in different units share one chart; low and high are None with fewer than two seeds."""
+    if m.mean is None:
+        return None
+    span = claim.paper - claim.null
+
+    def scale(x):
+        return None if x is None else (x - claim.null) / span
+
+    lo, hi = scale(m.low), scale(m.high)
+    if lo is not None and lo > hi:  # a paper effect below null flips the interval's ends
+        lo, hi = hi, lo
+    return scale(m.mean), lo, hi
