@@ -25,13 +25,15 @@ from .relu_tanh import PRESETS as RELU_TANH, run_relu_tanh
 from .runs import ExperimentResult, stats
 
 PRESETS = {
-    # relu-tanh's full protocol at three scales (0.01 is the paper's): about three
-    # times relu-tanh's own reference; a cap of 30 epochs, so slow scales give bounds.
-    "full": replace(RELU_TANH["full"], init_stds=(0.001, 0.01, 0.03), epochs=30.0),
-    # relu-tanh's quick preset at three scales, one lr per net (the middle of its grid)
-    # to stay near a minute: the quick relu-tanh shows the whole grid at the paper's scale.
+    # relu-tanh's full protocol at three scales (0.01 is the paper's), with grids wide
+    # enough for each scale (larger weights want smaller lrs: ReLU's activations grow
+    # with the weights' scale to the fourth power over four layers); a 30-epoch cap,
+    # so slow scales give bounds. Several times relu-tanh's own reference.
+    "full": replace(RELU_TANH["full"], init_stds=(0.001, 0.01, 0.03), epochs=30.0,
+                    lrs={"relu": (0.0005, 0.001, 0.002, 0.004), "tanh": (0.005, 0.01, 0.02, 0.04)}),
+    # relu-tanh's quick preset at three scales; the grid stops once one lr has won.
     "quick": replace(RELU_TANH["quick"], init_stds=(0.001, 0.01, 0.03), whole_grid=False,
-                     lrs={"relu": (0.002,), "tanh": (0.02,)}),
+                     lrs={"relu": (0.0005, 0.002), "tanh": (0.01, 0.04)}),
 }
 
 
