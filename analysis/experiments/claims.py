@@ -128,14 +128,15 @@ def describe(claim: Claim, m: Measured) -> str:
     at_least = "at least " if m.censored else ""
     spread = f", 95% interval {m.low:.3g} to {m.high:.3g}" if m.low is not None else ""
     cut = f", {m.censored} of them only a bound" if m.censored else ""
+    paper = f"paper {claim.paper:g}" if claim.paper is not None else "the paper gives a direction only"
     return (f"{at_least}{m.mean:.3g} {claim.unit}{spread} ({m.n} seed{'s' if m.n != 1 else ''}{cut}; "
-            f"paper {claim.paper:g}): {m.verdict}")
+            f"{paper}): {m.verdict}")
 
 
 def relative(claim: Claim, m: Measured):
     """(mean, low, high) on a scale where 0 is no effect and 1 the paper's effect, so claims
     in different units share one chart; low and high are None with fewer than two seeds."""
-    if m.mean is None:
+    if m.mean is None or claim.paper is None:  # no size: nothing to scale by
         return None
     span = claim.paper - claim.null
 

@@ -24,7 +24,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 
-from .claims import Claim
+from .claims import Claim, measure
 from .config import ExperimentConfig, FourLayerCNN, initial_state
 from .registry import Experiment, register_experiment
 from .runs import (ExperimentResult, Stopped, _check_data, _reporter, _subset, _Trainer, input_transform,
@@ -215,8 +215,6 @@ CLAIM = Claim(
 
 def summary(results) -> dict:
     """The ratio over seeds (its bound where tanh never got there) and each grid lr's epochs."""
-    from .claims import measure
-
     m = measure(CLAIM, results)
     grid = {}
     for r in results:

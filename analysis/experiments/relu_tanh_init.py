@@ -33,7 +33,7 @@ PRESETS = {
                     lrs={"relu": (0.0005, 0.001, 0.002, 0.004), "tanh": (0.005, 0.01, 0.02, 0.04)}),
     # relu-tanh's quick preset at three scales; the grid stops once one lr has won.
     "quick": replace(RELU_TANH["quick"], init_stds=(0.001, 0.01, 0.03), whole_grid=False,
-                     lrs={"relu": (0.0005, 0.002), "tanh": (0.01, 0.04)}),
+                     lrs={"relu": (0.0003, 0.002, 0.01), "tanh": (0.01, 0.04)}),
 }
 
 

@@ -42,7 +42,9 @@ def claim_row(i: int, row, first: bool) -> None:
     source.markdown(f"**{c.source}**")
     claim.markdown(c.statement)
     claim.caption(f"Scaled down: {c.scaled_down}" if c.scaled_down else "")
-    paper.markdown(f"{c.paper:g}  \n<small>{c.unit}</small>", unsafe_allow_html=True)
+    said = (f"{c.paper:g}" if c.paper is not None  # a claim without a size names only its side of "no effect"
+            else f"{'above' if getattr(c, 'direction', 0) > 0 else 'below'} {c.null:g}")
+    paper.markdown(f"{said}  \n<small>{c.unit}</small>", unsafe_allow_html=True)
     if row.measured is None:
         mine.markdown(f"*{row.note}*")
         mine.code(row.command, language="bash")
