@@ -52,7 +52,9 @@ def timed(name: str, cfg, data) -> float:
     reached = ", ".join(f"{k} {v:.2f} ep" if v else f"{k} not reached"
                         for k, v in r.epochs_to_target.items())
     ratio = f"{r.ratio:.2f}" if r.ratio else (f"> {r.ratio_lower_bound:.2f}" if r.ratio_lower_bound else "n/a")
-    steps = sum(len(c.epochs) * cfg.record_every for c in r.curves.values())
+    curves = ([e["curve"]["epochs"] for lrs in r.grid.values() for e in lrs.values()] if r.grid
+              else [c.epochs for c in r.curves.values()])  # a grid run trains every lr
+    steps = sum(len(c) * cfg.record_every for c in curves)
     print(f"{name:22s} {wall:7.1f} s  ({1e3 * wall / max(1, steps):.0f} ms/step over ~{steps} "
           f"recorded steps; 25%: {reached}; ratio {ratio}; lr {dict((k, c.lr) for k, c in r.curves.items())})",
           flush=True)
