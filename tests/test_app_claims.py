@@ -126,10 +126,12 @@ def test_rerun_grows_every_lr_of_the_grid(app, pretrained, tmp_path, monkeypatch
     app.button(key="claim_0_rerun").click().run()
     job = app.session_state["exp_job_relu-tanh"]
     try:
-        wait_until(lambda: len((job.progress().get("partial") or {}).get("grid", {}).get("tanh", {})) == 3,
+        n = len(preset("relu-tanh", "quick").lrs["tanh"])
+        wait_until(lambda: len((job.progress().get("partial") or {}).get("grid", {}).get("tanh", {})) == n,
                    what="every lr of both grids in the progress file")
         app.run()
         live = [f for f in charts(app) if "(this run)" in f["layout"]["title"]["text"]]
-        assert len(live) == 1 and len(live[0]["data"]) == 6  # 3 ReLU lrs + 3 tanh lrs
+        lrs = preset("relu-tanh", "quick").lrs
+        assert len(live) == 1 and len(live[0]["data"]) == len(lrs["relu"]) + len(lrs["tanh"])
     finally:
         job.stop()
