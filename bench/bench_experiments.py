@@ -26,6 +26,7 @@ from alexnet.data import default_data_dir, load_cifar10
 from analysis.experiments import FourLayerCNN, preset
 from analysis.experiments.arms import ALEXNET_BASE, alexnet_arm
 from analysis.experiments.registry import EXPERIMENTS
+from analysis.experiments.relu_tanh import ratio_table
 from bench.bench_train import forward_macs, matmul_flops
 
 QUICK_GOAL_S = 90.0
@@ -54,7 +55,7 @@ def step_vs_matmul(name: str, net, batch_size: int = 128, steps: int = 15) -> No
 
 def outcome(r) -> str:
     """The run's figures in a few words: the ratio, or each arm's final test error."""
-    if r.experiment == "relu-tanh":
+    if r.experiment.startswith("relu-tanh"):
         reached = ", ".join(f"{k} {v:.2f} ep" if v else f"{k} not reached" for k, v in r.epochs_to_target.items())
         ratio = f"{r.ratio:.2f}" if r.ratio else (f"> {r.ratio_lower_bound:.2f}" if r.ratio_lower_bound else "n/a")
         return f"25%: {reached}; ratio {ratio}"
@@ -65,10 +66,19 @@ def timed(name: str, which: str, cfg, train, test) -> float:
     t0, c0 = time.perf_counter(), time.process_time()
     r = EXPERIMENTS[name].run(cfg, train, test)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    images = len(r.curves) * (cfg.subset or len(train)) * cfg.epochs
+    curves = ([e["curve"]["epochs"] for lrs in r.grid.values() for e in lrs.values()
+               if isinstance(e, dict) and "curve" in e] if r.grid
+              else [c.epochs for c in r.curves.values()])  # a grid run trains every lr
+    images = sum(c[-1] for c in curves if c) * min(cfg.subset or len(train), len(train))
     goal = f" (goal {QUICK_GOAL_S:.0f} s)" if which == "quick" else ""
-    print(f"{name:14s} {which:5s} {wall:7.1f} s{goal}, CPU {cpu:.0f} s  {len(r.curves)} nets x {cfg.epochs:g} epochs, "
+    print(f"{name:14s} {which:5s} {wall:7.1f} s{goal}, CPU {cpu:.0f} s  {len(curves)} nets, up to {cfg.epochs:g} epochs, "
           f"~{images:,.0f} training images, {1e3 * wall / max(1, images):.2f} ms each; {outcome(r)}", flush=True)
+    if r.experiment == "relu-tanh":
+        for row in ratio_table(r):  # the whole lr grid: does the outcome hinge on the lr pick?
+            v = row["ratio"]
+            print(f"    ReLU lr {row['relu_lr']:<7g} tanh lr {row['tanh_lr']:<7g} ratio "
+                  + ("n/a (ReLU missed)" if v is None else (">" if row["at_least"] else "") + f"{v:.2f}"),
+                  flush=True)
     return wall
 
 

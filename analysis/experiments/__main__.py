@@ -28,6 +28,7 @@ from .config import ExperimentConfig
 from .registry import EXPERIMENTS, preset
 from .job import read_json, worker, write_json_atomic
 from .reference import PRETRAINED
+from .claims import describe, measure
 from .runs import ExperimentResult, summarize
 
 
@@ -57,11 +58,13 @@ def _config(args, experiment: str):
 
 
 def _seeds(items) -> list[int]:
-    text = ",".join([items] if isinstance(items, str) else items)  # "0 1 2" or "0,1,2"
+    """``--seeds 0,1,2`` or ``--seeds 0 1 2``: the seeds in order, each once."""
+    text = ",".join([items] if isinstance(items, str) else items)
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise SystemExit(f"--seeds wants integers, e.g. 0 1 2 (or 0,1,2); got {text!r}")
+        raise SystemExit(f"--seeds wants integers, e.g. 0,1,2 or 0 1 2; got {text!r}")
+    return list(dict.fromkeys(seeds))
 
 
 def _load(data_dir: str, experiment: str, skip_bad: bool = False):
@@ -142,16 +145,19 @@ def _document(experiment, cfg, results, wall: float, earlier: dict | None = None
 
 
 def _resumable(path, experiment: str, cfg) -> dict | None:
-    """The reference file at ``path`` if it holds runs of exactly ``cfg`` (seed aside), else None."""
-    doc = read_json(path) if path else None
-    if not doc:
-        return None
+    """The results file at ``path`` if it holds runs of exactly ``cfg`` (seed aside; a file
+    saved before a config field existed reads with its default), else None."""
     try:
-        same = ExperimentConfig.from_dict({**doc["config"], "seed": cfg.seed}).to_dict() == cfg.to_dict()
-    except (ValueError, TypeError, KeyError):
+        doc = read_json(path) if path else None
+        if not doc:
+            return None
+        same = (doc.get("experiment") == experiment and ExperimentConfig.from_dict(
+            {**doc["config"], "seed": cfg.seed}).to_dict() == cfg.to_dict())
+        [ExperimentResult.from_dict(r) for r in doc["runs"]]  # readable, or start over
+    except (ValueError, TypeError, KeyError, AttributeError):
         same = False
-    if not same or doc.get("experiment") != experiment:
-        print(f"{path} holds runs of other settings: starting it over (git has the old one)")
+    if not same:
+        print(f"{path} holds runs of other settings (or cannot be read): starting it over")
         return None
     return doc
 
@@ -172,8 +178,8 @@ def main(argv=None) -> None:
                            "the full protocol over several seeds, written to pretrained/")
         s.add_argument("--preset", default="full" if name == "reference" else "quick",
                        choices=("quick", "full"))
-        s.add_argument("--seeds", nargs="+", default=["0,1,2"] if name == "reference" else ["0"],
-                       help="seeds to run, e.g. 0 1 2 (default: %(default)s)")
+        s.add_argument("--seeds", nargs="+", default=["0,1,2" if name == "reference" else "0"],
+                       help="e.g. 0,1,2 or 0 1 2 (a reference resumes: seeds already in its file are kept)")
         s.add_argument("--data-dir", default=str(default_data_dir()),
                        help=f"CIFAR-10's train/ and test/ class folders (default: ${DATA_ENV} or %(default)s)")
         s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
@@ -209,30 +215,24 @@ def main(argv=None) -> None:
             raise SystemExit("--seeds is empty; give e.g. 0 or 0,1,2")
         out = (Path(args.out_dir) / EXPERIMENTS[experiment].reference_file if args.command == "reference"
                else args.out and Path(args.out))
-        earlier = _resumable(out, experiment, cfg) if args.command == "reference" else None
+        earlier = _resumable(out, experiment, cfg)
         done = [ExperimentResult.from_dict(r) for r in (earlier or {}).get("runs", [])]
-        skip = {r.config["seed"] for r in done}
-        if skip & set(seeds):
-            print(f"{experiment}: seeds {sorted(skip & set(seeds))} already in {out}; skipped")
-        if not set(seeds) - skip:
-            continue
-        train, test = _load(args.data_dir, experiment, args.skip_bad_images)
+        todo = [s for s in seeds if s not in {r.config["seed"] for r in done}]
+        if earlier and set(seeds) - set(todo):
+            print(f"{experiment}: seed(s) {', '.join(str(s) for s in seeds if s not in todo)} already in {out}; "
+                  f"running {', '.join(map(str, todo)) or 'none'}")
+        train, test = _load(args.data_dir, experiment, args.skip_bad_images) if todo else (None, None)
         t0 = time.time()
 
         def save(results):  # after every seed: a cut-short run keeps what it finished
             if out:
-                write_json_atomic(_document(experiment, cfg, done + results, time.time() - t0, earlier), out)
+                runs = sorted(done + results, key=lambda r: r.config["seed"])  # every seed the file had, too
+                write_json_atomic(_document(experiment, cfg, runs, time.time() - t0, earlier), out)
 
-        results = done + run_seeds(experiment, cfg, [s for s in seeds if s not in skip], train, test,
-                                   after_each=save)
-        summary = summarize(results)
-        ratio, low = summary.get("ratio", {}), summary.get("ratio_lower_bound", {})
-        if ratio.get("n"):
-            print(f"{experiment}: ratio over {ratio['n']} seed(s) {ratio['mean']:.2f} "
-                  f"+- {ratio['std']:.2f} (min {ratio['min']:.2f}, max {ratio['max']:.2f})")
-        if low.get("n"):
-            print(f"{experiment}: in {low['n']} seed(s) tanh never reached the target; there the "
-                  f"ratio is above {', '.join(f'{v:.2f}' for v in low['per_seed'] if v)}")
+        results = sorted(done + run_seeds(experiment, cfg, todo, train, test, after_each=save),
+                         key=lambda r: r.config["seed"])
+        for claim in EXPERIMENTS[experiment].claims:  # each claim's mean, 95% interval and verdict
+            print(f"{experiment}: {claim.source}: {describe(claim, measure(claim, results))}")
         if out:
             print(f"wrote {out}")
 

@@ -17,7 +17,8 @@ from typing import Callable
 from .config import ExperimentConfig
 
 # analysis/experiments/<module>.py, each registers itself
-EXPERIMENT_MODULES = ("relu_tanh", "lrn", "pooling", "dropout", "augmentation", "towers", "layer_removal")
+EXPERIMENT_MODULES = ("relu_tanh", "relu_tanh_init", "lrn", "pooling", "dropout", "augmentation", "towers",
+                      "layer_removal")
 
 
 @dataclass(frozen=True)
