@@ -32,8 +32,10 @@ PRESETS = {
     # and augmentation, and still saw it). No lr drop: a drop late in the run would bring
     # both arms down at the same epoch and hide how fast each converges on its own.
     # The targets are levels both arms can reach in the run (a 3-epoch trial on 5,000 images
-    # was at 58% without dropout, 70% with it); an arm that does not, measures no ratio.
-    "full": replace(ALEXNET_BASE, augment=False, lr_drop_at=1.0, target_error=0.45),
+    # was at 58% without dropout, 70% with it; in a timing run of the full preset, seed 0, the
+    # dropout arm's running training error, dropout on, was 52% at epoch 7.8); an arm that
+    # does not reach it measures no ratio.
+    "full": replace(ALEXNET_BASE, augment=False, lr_drop_at=1.0, target_error=0.5),
     "quick": replace(ALEXNET_BASE, augment=False, lr_drop_at=1.0, target_error=0.55, subset=2_000,
                      epochs=6.0, test_subset=1_000, train_eval_subset=1_000,
                      record_every=4),
