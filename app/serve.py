@@ -37,6 +37,7 @@ def warm() -> None:
         if loaded is not None:
             resources.model_sha(loaded)
     jobs._server()  # reads pretrained/page_data.pt
+    resources.featvis_shipped()  # reads pretrained/featvis.pt
     import analysis.deconv  # noqa: F401 - the pages' analyses
     import analysis.invariance  # noqa: F401
     import analysis.occlusion  # noqa: F401
