@@ -44,7 +44,9 @@ def warm() -> None:
 
 
 def warm_data() -> None:
-    """Decode the CIFAR-10 the pages read and hash it (page-data keys)."""
+    """Decode the CIFAR-10 the pages read and hash it (page-data keys); then import captum
+    (the Attribution page's methods; with the matplotlib it pulls in, about a second on two
+    cores), after what every first page needs, so it delays none of them."""
     from . import resources
 
     for train in (False, True):
@@ -52,6 +54,7 @@ def warm_data() -> None:
             resources.data_sha(train)
         except Exception:  # noqa: BLE001 - a broken dataset is reported by the page that reads it
             pass
+    import captum.attr  # noqa: F401
 
 
 def _warm_all() -> None:

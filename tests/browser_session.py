@@ -141,9 +141,9 @@ PAGES = {
     "Invariance": ("invariance", True, nth(CHART, 8)),
     "Evolution": ("evolution", False, text(r"^epoch \d+: ")),
     "Attribution": ("attribution", True, nth(CHART, 1)),
-    "Feature visualisation": ("featvis", False, lambda page: (
+    "Feature visualisation": ("featvis", False, lambda page: (  # the optimised picture
         page.get_by_role("button", name="Visualise").click(timeout=TIMEOUT_MS),
-        nth(CHART, 0)(page))),
+        nth('[data-testid="stImage"] img', 0)(page))),
     "Experiments": ("experiments", False, nth(CHART, 0)),
 }
 

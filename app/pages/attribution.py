@@ -54,8 +54,10 @@ what = loaded.classes[target] if layer is None else f"{layer} unit {target}"
 where = next((r[2] for r in results.values() if not isinstance(r, str) and r[2] is not None), None)
 cols = st.columns(len(METHODS) + 1)
 cols[0].markdown(f"**Target: {what}**" + (f" at {where}" if where else ""))
-cols[0].plotly_chart(charts.picture(shown, height=220), width="stretch", key="attr_input")
-cols[0].caption("what the net sees")
+# Pictures, not charts: six of them are the page's answer, and a page without plotly
+# charts draws it seconds sooner on a busy two-core machine (bench/bench_pages.py).
+cols[0].image(charts.pixelated(shown, 224), width="stretch", caption="what the net sees",
+              output_format="PNG")
 cols = cols[1:]
 for col, m in zip(cols, METHODS):
     col.markdown(f"**{TITLES[m]}**")
@@ -65,12 +67,15 @@ for col, m in zip(cols, METHODS):
     else:
         picture, heat, _ = r
         if m in ("deconvnet", "guided_backprop"):
-            col.plotly_chart(charts.picture(picture, height=220), width="stretch", key=f"attr_{m}")
+            col.image(charts.pixelated(picture, 224), width="stretch", output_format="PNG")
         else:
-            col.plotly_chart(tiles.heat_figure(heat), width="stretch", key=f"attr_{m}")
+            row, column = divmod(int(heat.argmax()), heat.shape[1])
+            col.image(tiles.heat_picture(heat), width="stretch", output_format="PNG",
+                      caption=f"largest {heat.max():.3g} at row {row}, column {column}")
     col.caption(RELU_RULE[m])
 st.caption("Deconvnet and guided backprop are shown as pictures scaled to their own range; "
            "saliency as |gradient| (largest over colours), integrated gradients as |attribution| "
-           "summed over colours, Grad-CAM upsampled from the last conv layer. Here the "
+           "summed over colours, Grad-CAM upsampled from the last conv layer, each from black (0) "
+           "to pale yellow (its own maximum), one square per pixel the net sees. Here the "
            "deconvnet is captum's, through every stage (it differentiates LRN, which the "
            "Deconvnet page skips as ZF did).")
