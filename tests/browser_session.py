@@ -119,6 +119,7 @@ def wait_for_top5(page, timeout_ms: float = 240_000) -> int:
 # test_browser.py checks every page shows it on a fresh machine.
 TIMEOUT_MS = 600_000
 CHART = '[data-testid="stPlotlyChart"]'
+IMAGE = '[data-testid="stImage"] img'
 
 
 def nth(selector: str, n: int):
@@ -140,10 +141,10 @@ PAGES = {
     "Occlusion": ("occlusion", True, nth(CHART, 3)),
     "Invariance": ("invariance", True, nth(CHART, 8)),
     "Evolution": ("evolution", False, text(r"^epoch \d+: ")),
-    "Attribution": ("attribution", True, nth(CHART, 1)),
+    "Attribution": ("attribution", True, nth(IMAGE, 5)),  # the input and five methods
     "Feature visualisation": ("featvis", False, lambda page: (  # the optimised picture
         page.get_by_role("button", name="Visualise").click(timeout=TIMEOUT_MS),
-        nth('[data-testid="stImage"] img', 0)(page))),
+        nth(IMAGE, 0)(page))),
     "Experiments": ("experiments", False, nth(CHART, 0)),
 }
 
