@@ -1,7 +1,6 @@
 """The Feature maps, Attribution and Feature visualisation pages through AppTest,
 checked against the model computed here independently of the app."""
 
-import pytest
 import torch
 
 from alexnet.images import load_image
