@@ -134,7 +134,7 @@ def text(pattern: str):
 PAGES = {
     "Predict": ("", True, lambda page: wait_for_top5(page, TIMEOUT_MS)),
     "Architecture": ("architecture", False, nth('[data-testid="stDataFrame"]', 0)),
-    "Filters": ("filters", False, nth(CHART, 0)),
+    "Filters": ("filters", False, nth(IMAGE, 1)),  # both towers' kernels
     "Neighbours": ("neighbours", True, text(r"distance \d")),
     "Deconvnet": ("deconvnet", True, text(r"^projection$")),
     "Feature maps": ("feature_maps", True, nth(CHART, 0)),

@@ -27,8 +27,9 @@ pictures, scores, split = grids(loaded.name)
 columns = st.columns(len(pictures))
 for t, (col, pic) in enumerate(zip(columns, pictures)):
     label = f"tower {'AB'[t]}" if len(pictures) > 1 else "one tower"
-    col.plotly_chart(charts.picture(pic, f"conv1, {label}", height=360), width="stretch",
-                     key=f"grid{t}")
+    # a picture, not a plotly chart: the page's first result then needs no chart code
+    col.image(charts.pixelated(pic, 360), caption=f"conv1, {label}", width="stretch",
+              output_format="PNG")
 
 st.subheader("How colour-specific is each tower?")
 st.markdown("Score per kernel: the share of its energy that is not grey (0 = the same in R, G "
