@@ -69,9 +69,11 @@ for start in range(0, len(channels), per_row):
         caption = f"{layer} unit {channels[i]}: {float(result.value[i]):.2f}"
         col.image(charts.hwc(result.images[i]), caption=caption, width="stretch", clamp=True)
 if not many:
-    st.plotly_chart(charts.sweep(list(range(1, result.history.shape[1] + 1)), result.history.numpy(),
-                                 "the unit's activation during the climb (jittered)", "step",
-                                 "activation"), key="fv_history")
+    # st.line_chart (Vega-Lite), not plotly: a lighter chart code, which paints the picture
+    # above sooner on a busy machine (bench/bench_pages.py)
+    st.markdown("**The unit's activation during the climb** (jittered)")
+    st.line_chart({"step": list(range(1, result.history.shape[1] + 1)),
+                   "activation": result.history[0].tolist()}, x="step", y="activation", height=260)
 st.caption(("Read from the disk cache or from the pictures shipped with the model (every map of "
             "its last conv layer at the default settings), computed with these very settings. "
             if all(result.cached) else "")
