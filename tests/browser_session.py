@@ -133,7 +133,7 @@ def text(pattern: str):
 # page -> (its URL path, needs a picture, what its first result looks like)
 PAGES = {
     "Predict": ("", True, lambda page: wait_for_top5(page, TIMEOUT_MS)),
-    "Architecture": ("architecture", False, nth('[data-testid="stTable"]', 0)),
+    "Architecture": ("architecture", False, nth('[data-testid="stDataFrame"]', 0)),
     "Filters": ("filters", False, nth(IMAGE, 1)),  # both towers' kernels
     "Neighbours": ("neighbours", True, text(r"distance \d")),
     "Deconvnet": ("deconvnet", True, text(r"^projection$")),

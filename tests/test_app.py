@@ -135,14 +135,14 @@ def test_sessions_are_independent(env, monkeypatch, app):
 def test_architecture_page(app):
     page(app, "app/pages/architecture.py")
     assert app.title[0].value == "Architecture"
-    row = app.table[0].value.loc["conv1"]  # indexed by layer
-    assert row["output"] == "96 x 55 x 55" and row["parameters"] == "34,944"
-    assert row["side arithmetic"].replace(" ", "").startswith("⌊(224-11+2·2)/4⌋+1=55"), row["side arithmetic"]
+    df = app.dataframe[0].value
+    row = df.set_index("layer").loc["conv1"]
+    assert row["output"] == "96 x 55 x 55" and row["parameters"] == 34_944
     assert app.metric[0].value == "60.97 M"  # AK: "60 million parameters"
     dot = app.get("graphviz_chart")[0].proto.spec
     assert "conv3_A" in dot and 'color="#cc0000"' in dot  # the towers talk at conv3
     app.radio(key="arch_variant").set_value("alexnet_cifar").run()
-    assert app.table[0].value.loc["pool5", "output"] == "128 x 4 x 4"
+    assert app.dataframe[0].value.set_index("layer").loc["pool5", "output"] == "128 x 4 x 4"
 
 
 def test_filters_page(app):

@@ -20,10 +20,10 @@ from tests.test_app import app, env, page  # noqa: E402, F401
 
 def test_architecture_side_by_side(app):
     page(app, "app/pages/architecture.py")
-    left, right = (d.value for d in app.table[1:3])  # indexed by layer
-    assert left.loc["conv1", "output"] == "96 x 55 x 55" and left.loc["pool5", "receptive field"] == "195"
-    assert right.loc["conv1", "output"] == "96 x 110 x 110" and right.loc["conv1", "parameters"] == "14,208"
-    assert right.loc["pool5", "receptive field"] == "171"
+    left, right = (d.value.set_index("layer") for d in app.dataframe[1:3])
+    assert left.loc["conv1", "output"] == "96 x 55 x 55" and left.loc["pool5", "receptive field"] == 195
+    assert right.loc["conv1", "output"] == "96 x 110 x 110" and right.loc["conv1", "parameters"] == 14_208
+    assert right.loc["pool5", "receptive field"] == 171
     assert "62,357,608 parameters" in " ".join(c.value for c in app.caption)
 
 

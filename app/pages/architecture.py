@@ -32,22 +32,17 @@ c.metric("towers", towers)
 st.subheader("Layers")
 st.markdown("Each conv or pool layer maps a side of W pixels to **⌊(W − F + 2P)/S⌋ + 1** "
             "(F kernel, P padding, S stride). The column *side arithmetic* shows it for every layer.")
-
-# Static tables (st.table), not st.dataframe: every cell shows whole, and the page needs no
-# grid code in the browser, which on a busy two-core machine draws it a second or two sooner.
-def static_table(records: list[dict]) -> None:
-    st.table(pd.DataFrame(records).set_index("layer"), border="horizontal")
-
-
-def count(n: int) -> str:
-    return f"{n:,d}"
-
-
-static_table([{
+frame = pd.DataFrame([{
     "layer": r.name, "kind": r.kind, "output": " x ".join(map(str, r.shape)),
-    "side arithmetic": r.size_formula, "detail": r.detail, "parameters": count(r.params),
-    "multiply-adds": count(r.macs), "receptive field": str(r.receptive_field or ""),
+    "side arithmetic": r.size_formula, "detail": r.detail, "parameters": r.params,
+    "multiply-adds": r.macs, "receptive field": r.receptive_field or None,
     "inputs from": r.towers} for r in rows])
+st.dataframe(frame, hide_index=True, width="stretch", height=35 * (len(rows) + 1) + 3,
+             column_config={"side arithmetic": st.column_config.TextColumn(width="large"),
+                            "detail": st.column_config.TextColumn(width="medium"),
+                            "inputs from": st.column_config.TextColumn(width="medium"),
+                            "parameters": st.column_config.NumberColumn(format="localized"),
+                            "multiply-adds": st.column_config.NumberColumn(format="localized")})
 
 st.subheader("Side by side")
 st.markdown("ZF 4.1 changed AlexNet's first layers after looking at them (Fig. 6): conv1 7x7 at "
@@ -63,10 +58,13 @@ for col, default, key in ((left, "alexnet", "arch_left"), (right, "zfnet", "arch
         net_rows, _ = table(name)
         p, m = totals(net_rows)
         st.caption(f"{p:,d} parameters · {m / 1e6:,.0f} M multiply-adds per image")
-        static_table([{
-            "layer": r.name, "output": " x ".join(map(str, r.shape)), "parameters": count(r.params),
-            "multiply-adds": count(r.macs), "receptive field": str(r.receptive_field or "")}
-            for r in net_rows if r.kind in ("conv", "max-pool", "fc", "LRN")])
+        st.dataframe(pd.DataFrame([{
+            "layer": r.name, "output": " x ".join(map(str, r.shape)), "parameters": r.params,
+            "multiply-adds": r.macs, "receptive field": r.receptive_field or None}
+            for r in net_rows if r.kind in ("conv", "max-pool", "fc", "LRN")]),
+            hide_index=True, width="stretch",
+            column_config={"parameters": st.column_config.NumberColumn(format="localized"),
+                           "multiply-adds": st.column_config.NumberColumn(format="localized")})
 
 st.subheader("Where the towers talk")
 st.markdown("Each tower ran on its own GPU (AK 3.2). conv2, conv4 and conv5 see only their own "
