@@ -15,6 +15,7 @@ sample, or the full set the first time: minutes) follows in that thread.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 import time
@@ -44,9 +45,7 @@ def warm() -> None:
 
 
 def warm_data() -> None:
-    """Decode the CIFAR-10 the pages read and hash it (page-data keys); then import captum
-    (the Attribution page's methods; with the matplotlib it pulls in, about a second on two
-    cores), after what every first page needs, so it delays none of them."""
+    """Decode the CIFAR-10 the pages read and hash it (page-data keys)."""
     from . import resources
 
     for train in (False, True):
@@ -54,7 +53,14 @@ def warm_data() -> None:
             resources.data_sha(train)
         except Exception:  # noqa: BLE001 - a broken dataset is reported by the page that reads it
             pass
-    import captum.attr  # noqa: F401
+
+
+def import_soon(module: str) -> None:
+    """Import ``module`` in a background thread (once), so that a page that needs it later
+    finds it imported; a page asking for it meanwhile waits on Python's import lock."""
+    if module not in sys.modules and not any(t.name == f"import {module}" for t in threading.enumerate()):
+        threading.Thread(target=importlib.import_module, args=(module,), daemon=True,
+                         name=f"import {module}").start()
 
 
 def _warm_all() -> None:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from analysis._layers import num_channels, stages
 from analysis.attribution import METHODS, RELU_RULE, TITLES, attribute_all
-from app import charts, inputs, resources, tiles
+from app import charts, inputs, resources, serve, tiles
 
 st.title("Attribution")
 st.markdown("The same picture and the same target, a class score or one unit, sent back to the "
@@ -15,6 +15,10 @@ st.markdown("The same picture and the same target, a class score or one unit, se
             "pass's ReLUs.")
 loaded = inputs.require_model()
 model = loaded.model
+# captum, with the matplotlib it imports, takes about a second on two cores: imported while
+# the picture is chosen and uploaded rather than after (not in the server's warm-up, where
+# it would slow every other page's first visit)
+serve.import_soon("captum.attr")
 image = inputs.require_image("attr")
 pred = resources.top5(loaded.name, st.session_state.image_bytes, False)
 
