@@ -20,7 +20,8 @@ from PIL import Image
 from alexnet import weights
 from alexnet.loading import sha256
 
-CLASSES = ("red", "green", "blue")
+CLASSES = ("blue", "green", "red")  # sorted, as the class folders are read
+TINT = {"red": 0, "green": 1, "blue": 2}  # the channel each class leans to
 
 
 def imagenet_weights(torch_home) -> str:
@@ -53,13 +54,13 @@ def picture(seed: int, colour: int | None = None, size=(300, 260), fmt="JPEG") -
 
 
 def class_folder(root, per_class: int = 8, broken: bool = True):
-    """``root/<red|green|blue>/NN.jpg`` (a few sizes and formats), and one file that is not an image."""
+    """``root/<blue|green|red>/NN.jpg`` (a few sizes and formats), and one file that is not an image."""
     for c, name in enumerate(CLASSES):
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             fmt = "PNG" if i % 4 == 3 else "JPEG"
             size = (300, 260) if i % 2 else (240, 320)
-            (root / name / f"{i:02d}.{fmt.lower()}").write_bytes(picture(10 * c + i, c, size, fmt))
+            (root / name / f"{i:02d}.{fmt.lower()}").write_bytes(picture(10 * c + i, TINT[name], size, fmt))
     if broken:
         (root / CLASSES[0] / "broken.jpg").write_bytes(b"not a picture at all")
     return root
