@@ -149,3 +149,16 @@ def test_the_folder_is_remembered_across_restarts_and_read_from_the_environment(
     monkeypatch.setenv("ALEXNET_IMAGES", str(setup["flat"]))
     fresh = AppTest.from_file(APP, default_timeout=600).run()
     assert fresh.session_state.images_folder == str(setup["flat"])
+
+
+def test_the_cifar_model_keeps_cifar10_and_offers_the_folder(app, setup):
+    at = choose(app, setup["classes"])
+    at.sidebar.radio(key="model_name").set_value("cifar10").run()
+    at.file_uploader[0].set_value(("photo.jpg", picture(3, 1), "image/jpeg")).run()
+    visit(at, "deconvnet")
+    assert at.radio(key="deconv_source_set").value == "CIFAR-10"
+    assert any("#" in c for i in at.image for c in i.captions)  # CIFAR-10 test images by number
+    at.radio(key="deconv_source_set").set_value("your folder (pictures)").run()
+    computed(at, timeout=600)
+    captions = [c for i in at.image for c in i.captions if c != "projection"]
+    assert len(captions) == 9 and all(c.split("/")[0] in ("blue", "green", "red") for c in captions)
