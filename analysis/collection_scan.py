@@ -32,13 +32,19 @@ from .linear_probe import pool_features
 from .top9 import LayerScan, TopActivation, top9
 
 
+class NoPictures(ValueError):
+    """None of the folder's pictures can be read; the message says which and why."""
+
+    plain = True  # app.jobs shows the message alone, without the exception's name
+
+
 @takes_any_net
 def scan_collection(model, collection: Collection, preprocessing, batch_size: int = 32,
                     progress: Callable[[int, int], None] | None = None) -> dict:
     """What the pages need of ``model`` over ``collection`` (see the module's docstring).
 
     ``preprocessing``: the weights' ``alexnet.preprocessing.Preprocessing``. The caller
-    sets the model's mode (eval). Raises ValueError when no picture can be read.
+    sets the model's mode (eval). Raises ``NoPictures`` when no picture can be read.
     """
     maps = list(rectified_maps(model))
     penultimate = role(model, "penultimate")
@@ -67,8 +73,8 @@ def scan_collection(model, collection: Collection, preprocessing, batch_size: in
             if progress is not None:
                 progress(min(start + batch_size, n), n)
     if not kept:
-        raise ValueError(f"none of the {n} pictures in {collection.root} can be read "
-                         f"(first: {bad[0][0]}, {bad[0][1]})")
+        raise NoPictures(f"none of the {n} pictures in {collection.root} can be read (first: "
+                         f"{bad[0][0]}: {bad[0][1]}); choose a folder of PNG, JPEG, WebP, BMP or GIF pictures")
     tables = {}
     for m in maps:
         t = LayerScan(m, torch.cat(values[m]), torch.cat(positions[m]), sizes[m]).table(9)

@@ -13,7 +13,7 @@ from alexnet.collection import prepared, scan_folder
 from alexnet.data import IMAGENET_MEAN, IMAGENET_STD
 from alexnet.preprocessing import IMAGENET
 from analysis import page_data
-from analysis.collection_scan import scan_collection, top9_from_table
+from analysis.collection_scan import NoPictures, scan_collection, top9_from_table
 from analysis.top9 import top9
 
 from tests.imagenet_fixtures import CLASSES, class_folder, flat_folder, picture
@@ -116,3 +116,13 @@ def test_top9_from_the_table_is_the_top9_of_the_whole_folder(tmp_path, tv):
     for a, b in zip(mine, whole):
         assert a.value == pytest.approx(b.value, rel=1e-4) and a.box == b.box
         assert torch.allclose(a.projection, b.projection, atol=1e-5)
+
+
+def test_a_folder_of_unreadable_files_is_refused_in_one_line(tmp_path, tv):
+    root = tmp_path / "bad"
+    root.mkdir()
+    (root / "a.jpg").write_bytes(b"")
+    (root / "b.png").write_bytes(picture(1, fmt="PNG")[:200])
+    with pytest.raises(NoPictures, match=r"none of the 2 pictures .* a.jpg: the file is empty") as e:
+        scan_collection(tv, scan_folder(root), IMAGENET)
+    assert "\n" not in str(e.value)
