@@ -35,6 +35,7 @@ pages = {
     ],
     "Training (AK)": [
         st.Page("app/pages/experiments.py", title="Experiments", icon=":material/science:"),
+        st.Page("app/pages/claims.py", title="Paper claims", icon=":material/fact_check:"),
     ],
 }
 nav = st.navigation(pages, expanded=True)  # every page listed (over 10 would fold behind "View more")

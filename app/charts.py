@@ -206,3 +206,100 @@ def pixelated(img: np.ndarray, side: int) -> np.ndarray:
     the net's pixels as squares instead of smoothing them away."""
     k = max(1, side // img.shape[0])
     return np.repeat(np.repeat(img, k, axis=0), k, axis=1)
+
+
+def grid_curves(grid: dict, picked: dict, title: str, target: float | None = None) -> go.Figure:
+    """Every lr of a grid run (relu_tanh.py's ``result.grid``): one colour per net, the
+    picked lr bold, the others thin, so one sees what the lr rule chose from."""
+    fig = go.Figure()
+    for name, lrs in grid.items():
+        for lr, e in sorted(lrs.items(), key=lambda kv: float(kv[0])):
+            c, chosen = e["curve"], float(lr) == picked.get(name)
+            fig.add_trace(go.Scatter(
+                x=c["epochs"], y=c["train_error"], mode="lines",
+                name=f"{name} lr {float(lr):g}" + (" (picked)" if chosen else ""),
+                line=dict(color=COLOURS.get(name), width=3 if chosen else 1, dash=None if chosen else "dot"),
+                hovertemplate=f"{name} lr {float(lr):g}: epoch %{{x:.2f}}, training error %{{y:.3f}}<extra></extra>"))
+    if target is not None:
+        fig.add_hline(y=target, line=dict(color="grey", dash="dash"), annotation_text=f"{target:.0%} training error")
+    fig.update_layout(title=title, font=FONT, height=380, margin=dict(l=10, r=10, t=50, b=40),
+                      xaxis_title="epochs", yaxis=dict(title="error rate", range=[0, 1], tickformat=".0%"))
+    return fig
+
+
+def ratio_grid(rows, title: str) -> go.Figure:
+    """tanh / ReLU epochs for every (ReLU lr, tanh lr) pair (``relu_tanh.ratio_table``);
+    ">" marks a bound (tanh had not reached the target when it stopped), blank: ReLU never did."""
+    relu = sorted({r["relu_lr"] for r in rows})
+    tanh = sorted({r["tanh_lr"] for r in rows})
+    z = [[None] * len(relu) for _ in tanh]
+    text = [[""] * len(relu) for _ in tanh]
+    for r in rows:
+        i, j = tanh.index(r["tanh_lr"]), relu.index(r["relu_lr"])
+        if r["ratio"] is not None:
+            z[i][j] = r["ratio"]
+            text[i][j] = (">" if r["at_least"] else "") + f"{r['ratio']:.2f}x"
+        else:
+            text[i][j] = "ReLU missed"
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[f"{v:g}" for v in relu], y=[f"{v:g}" for v in tanh], text=text, texttemplate="%{text}",
+        colorscale="RdBu", zmid=1.0, colorbar=dict(title="ratio"),
+        hovertemplate="ReLU lr %{x}, tanh lr %{y}: %{text}<extra></extra>"))
+    fig.update_layout(title=title, font=FONT, height=120 + 60 * len(tanh), margin=dict(l=10, r=10, t=50, b=40),
+                      xaxis=dict(title="ReLU lr", type="category"), yaxis=dict(title="tanh lr", type="category"))
+    return fig
+
+
+VERDICT_COLOURS = {"holds": "#2ca02c", "weaker": "#e6a700", "opposite": "#d62728",
+                   "not significant": "#7f7f7f", "censored": "#1f77b4"}
+
+
+def claims_forest(rows, title: str) -> go.Figure:
+    """Our 95% interval per claim against the paper's number, on a common scale:
+    0 is no effect, 1 the paper's effect (``claims.relative``). ``rows``: (label, verdict,
+    (mean, low, high) or None, censored). A censored row's interval bounds it from below."""
+    fig = go.Figure()
+    for label, verdict, rel, censored in rows:
+        if rel is None:
+            continue
+        mean, low, high = rel
+        fig.add_trace(go.Scatter(
+            x=[mean], y=[label], mode="markers", name=verdict, legendgroup=verdict,
+            showlegend=verdict not in {t.name for t in fig.data},
+            marker=dict(color=VERDICT_COLOURS.get(verdict), size=12,
+                        symbol="triangle-right" if censored else "circle"),
+            error_x=None if low is None else dict(type="data", symmetric=False, array=[high - mean],
+                                                  arrayminus=[mean - low]),
+            hovertemplate=f"{label}: %{{x:.2f}} of the paper's effect" + (" (at least)" if censored else "")
+                          + "<extra></extra>"))
+    fig.add_vline(x=0, line=dict(color="grey"), annotation_text="no effect")
+    fig.add_vline(x=1, line=dict(color="black", dash="dash"), annotation_text="the paper")
+    fig.update_layout(title=title, font=FONT, height=160 + 50 * max(1, len(fig.data)),
+                      margin=dict(l=10, r=10, t=50, b=40), xaxis_title="our effect as a share of the paper's",
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def ratio_by_scale(by_std: dict, title: str) -> go.Figure:
+    """tanh / ReLU epochs against the initial weight scale (relu_tanh_init's summary:
+    ``{std: stats over seeds + censored}``); each seed a dot, a triangle where only a bound."""
+    fig = go.Figure()
+    stds = sorted(by_std, key=float)
+    for std in stds:
+        s = by_std[std]
+        vals = [v for v in s["per_seed"] if v is not None]
+        fig.add_trace(go.Scatter(
+            x=[float(std)] * len(vals), y=vals, mode="markers", showlegend=False,
+            marker=dict(color=COLOURS["tanh"], size=10, symbol="triangle-up" if s.get("censored") else "circle"),
+            hovertemplate=f"std {std}: ratio %{{y:.2f}}" + (" (some seeds: at least)" if s.get("censored") else "")
+                          + "<extra></extra>"))
+    means = [(float(s), by_std[s]["mean"]) for s in stds if by_std[s].get("n")]
+    if means:
+        fig.add_trace(go.Scatter(x=[m[0] for m in means], y=[m[1] for m in means], mode="lines",
+                                 name="mean over seeds", line=dict(color=COLOURS["tanh"])))
+    fig.add_hline(y=6, line=dict(color="black", dash="dash"), annotation_text="the paper: 6x")
+    fig.add_hline(y=1, line=dict(color="grey"), annotation_text="no difference")
+    fig.update_layout(title=title, font=FONT, height=340, margin=dict(l=10, r=10, t=50, b=40),
+                      xaxis=dict(title="std of the initial N(0, std) weights", type="log"),
+                      yaxis_title="tanh / ReLU epochs to the target")
+    return fig

@@ -22,6 +22,7 @@ from alexnet.data import DATA_ENV, default_data_dir
 from .registry import EXPERIMENTS, preset
 from .job import worker, write_json_atomic
 from .reference import PRETRAINED
+from .claims import describe, measure
 from .runs import summarize
 
 
@@ -50,11 +51,29 @@ def _config(args, experiment: str):
         raise SystemExit(f"error: {e}")
 
 
-def _seeds(text: str) -> list[int]:
+def _seeds(items) -> list[int]:
+    """``--seeds 0,1,2`` or ``--seeds 0 1 2``: the seeds in order, each once."""
+    text = ",".join([items] if isinstance(items, str) else items)
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise SystemExit(f"--seeds wants comma-separated integers, e.g. 0,1,2; got {text!r}")
+        raise SystemExit(f"--seeds wants integers, e.g. 0,1,2 or 0 1 2; got {text!r}")
+    return list(dict.fromkeys(seeds))
+
+
+def _finished(out, experiment: str, cfg) -> tuple[list, float]:
+    """The runs an earlier, cut-short invocation already wrote to ``out`` with this very
+    config (so it resumes per seed), and the wall time they took; ([], 0) otherwise."""
+    from .job import read_json
+    from .runs import ExperimentResult
+
+    doc = read_json(out) if out and Path(out).is_file() else None
+    if not doc or doc.get("experiment") != experiment or doc.get("config") != cfg.to_dict():
+        return [], 0.0
+    try:
+        return [ExperimentResult.from_dict(r) for r in doc["runs"]], float(doc.get("wall_seconds", 0.0))
+    except (KeyError, TypeError, ValueError):
+        return [], 0.0  # unreadable: start afresh (the file is rewritten after the first seed)
 
 
 def _load(data_dir: str, experiment: str, skip_bad: bool = False):
@@ -136,7 +155,8 @@ def main(argv=None) -> None:
                            "the full protocol over several seeds, written to pretrained/")
         s.add_argument("--preset", default="full" if name == "reference" else "quick",
                        choices=("quick", "full"))
-        s.add_argument("--seeds", default="0,1,2" if name == "reference" else "0")
+        s.add_argument("--seeds", nargs="+", default=["0,1,2" if name == "reference" else "0"],
+                       help="e.g. 0,1,2 or 0 1 2 (a reference resumes: seeds already in its file are kept)")
         s.add_argument("--data-dir", default=str(default_data_dir()),
                        help=f"CIFAR-10's train/ and test/ class folders (default: ${DATA_ENV} or %(default)s)")
         s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
@@ -169,24 +189,28 @@ def main(argv=None) -> None:
         cfg, seeds = _config(args, experiment), _seeds(args.seeds)
         if not seeds:
             raise SystemExit("--seeds is empty; give e.g. 0 or 0,1,2")
-        train, test = _load(args.data_dir, experiment, args.skip_bad_images)
         out = (Path(args.out_dir) / EXPERIMENTS[experiment].reference_file if args.command == "reference"
                else args.out and Path(args.out))
+        done, before = _finished(out, experiment, cfg)
+        done = [r for r in done if r.config["seed"] in seeds]
+        todo = [s for s in seeds if s not in {r.config["seed"] for r in done}]
+        if done:
+            print(f"{experiment}: seed(s) {', '.join(str(r.config['seed']) for r in done)} already in {out}; "
+                  f"running {', '.join(map(str, todo)) or 'none'}")
+        train, test = _load(args.data_dir, experiment, args.skip_bad_images) if todo else (None, None)
         t0 = time.time()
 
         def save(results):  # after every seed: a cut-short run keeps what it finished
             if out:
-                write_json_atomic(_document(experiment, cfg, results, time.time() - t0), out)
+                runs = sorted(done + results, key=lambda r: seeds.index(r.config["seed"]))
+                write_json_atomic(_document(experiment, cfg, runs, before + time.time() - t0), out)
 
-        results = run_seeds(experiment, cfg, seeds, train, test, after_each=save)
-        summary = summarize(results)
-        ratio, low = summary.get("ratio", {}), summary.get("ratio_lower_bound", {})
-        if ratio.get("n"):
-            print(f"{experiment}: ratio over {ratio['n']} seed(s) {ratio['mean']:.2f} "
-                  f"+- {ratio['std']:.2f} (min {ratio['min']:.2f}, max {ratio['max']:.2f})")
-        if low.get("n"):
-            print(f"{experiment}: in {low['n']} seed(s) tanh never reached the target; there the "
-                  f"ratio is above {', '.join(f'{v:.2f}' for v in low['per_seed'] if v)}")
+        results = run_seeds(experiment, cfg, todo, train, test, after_each=save)
+        results = sorted(done + results, key=lambda r: seeds.index(r.config["seed"]))
+        if not todo:
+            save([])
+        for claim in EXPERIMENTS[experiment].claims:  # each claim's mean, 95% interval and verdict
+            print(f"{experiment}: {claim.source}: {describe(claim, measure(claim, results))}")
         if out:
             print(f"wrote {out}")
 

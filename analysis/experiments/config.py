@@ -27,6 +27,7 @@ INITS = ("paper-gaussian", "default")  # N(0, init_std) weights, zero biases; or
 # "centred-raw": AK 2, "the (centred) raw RGB values": 0-255 minus the training
 # set's mean image. "standardised": per-channel mean 0, std 1 (today's habit).
 INPUTS = ("centred-raw", "standardised")
+LR_RULES = ("fastest", "sweep")
 
 
 @dataclass
@@ -41,6 +42,13 @@ class ExperimentConfig:
     # training as fast as possible").
     lrs: dict = field(default_factory=lambda: {"relu": (0.01,), "tanh": (0.01,)})
     sweep_epochs: float = 0.5
+    # How each net's lr is picked from its candidates (relu_tanh.py). "fastest" (AK 3.1,
+    # judged on the target): the fewest epochs to the target error, else the lowest error
+    # at the cap. "sweep": the lowest error over a ``sweep_epochs`` sweep (the earlier
+    # rule; the default, so results saved before this field read as what they were).
+    lr_rule: str = "sweep"
+    whole_grid: bool = False  # "fastest": every lr runs to the target or cap, not only until one wins
+    init_stds: tuple[float, ...] = ()  # relu_tanh_init.py: the N(0, std) weight scales compared
     init: str = "paper-gaussian"
     init_std: float = 0.01
     inputs: str = "centred-raw"
@@ -63,6 +71,7 @@ class ExperimentConfig:
     def __post_init__(self):
         self.activations = tuple(self.activations)
         self.widths = tuple(self.widths)
+        self.init_stds = tuple(float(s) for s in self.init_stds)
         self.lrs = {k: tuple(float(x) for x in (v if isinstance(v, (list, tuple)) else (v,)))
                     for k, v in self.lrs.items()}
 
@@ -79,13 +88,18 @@ class ExperimentConfig:
             raise ValueError("no activations to compare; give e.g. ('relu', 'tanh')")
         if self.init not in INITS:
             raise ValueError(f"unknown init {self.init!r}; choose from {', '.join(INITS)}")
+        if self.lr_rule not in LR_RULES:
+            raise ValueError(f"unknown lr_rule {self.lr_rule!r}; choose from {', '.join(LR_RULES)}")
+        if any(s <= 0 for s in self.init_stds):
+            raise ValueError(f"init_stds must all be > 0, got {self.init_stds}")
         if self.inputs not in INPUTS:
             raise ValueError(f"unknown inputs {self.inputs!r}; choose from {', '.join(INPUTS)}")
         checks = [("epochs", self.epochs > 0, "> 0"), ("batch_size", self.batch_size >= 1, ">= 1"),
                   ("record_every", self.record_every >= 1, ">= 1"),
                   ("target_error", 0 < self.target_error < 1, "in (0, 1)"),
                   ("init_std", self.init_std > 0, "> 0"), ("subset", self.subset >= 0, ">= 0"),
-                  ("sweep_epochs", 0 < self.sweep_epochs <= self.epochs, "in (0, epochs]"),
+                  ("sweep_epochs", self.lr_rule != "sweep" or 0 < self.sweep_epochs <= self.epochs,
+                   "in (0, epochs]"),
                   ("widths", len(self.widths) == 3 and min(self.widths) >= 1, "3 positive ints"),
                   ("test_every", self.test_every > 0, "> 0")]
         for name, ok, want in checks:

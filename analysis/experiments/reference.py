@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from alexnet.weights import PRETRAINED  # noqa: F401  (one pretrained/ folder; __main__ imports it here)
 
+from .claims import Claim, Measured, measure
 from .registry import EXPERIMENTS
 from .runs import ExperimentResult
 
@@ -33,3 +35,42 @@ def load_reference(name: str, folder=PRETRAINED) -> dict:
         raise ValueError(f"{path} is not a reference results file we can read ({e}); "
                          "make it again with `python -m analysis.experiments reference`") from None
     return doc
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One claim of one registered experiment, measured on its shipped reference (if any)."""
+
+    experiment: str
+    claim: Claim
+    measured: Measured | None  # None: no reference (or an unreadable one), see ``note``
+    seeds: tuple = ()
+    note: str = ""  # why there is no measurement, and what to do
+    command: str = ""  # the command that makes (or made) the reference
+    wall_seconds: float | None = None
+
+
+def reference_command(name: str) -> str:
+    """The command that makes experiment ``name``'s reference (resumable per seed)."""
+    return f"python -m analysis.experiments reference --experiments {name} --seeds 0 1 2 --data-dir DIR"
+
+
+def claim_rows(folder=PRETRAINED) -> list[ClaimRow]:
+    """Every claim of every registered experiment, with its effect over the reference's seeds."""
+    rows = []
+    for name, e in EXPERIMENTS.items():
+        if not e.claims:
+            continue
+        try:
+            doc = load_reference(name, folder)
+        except FileNotFoundError:
+            rows += [ClaimRow(name, c, None, note="no reference yet", command=reference_command(name))
+                     for c in e.claims]
+            continue
+        except ValueError as err:
+            rows += [ClaimRow(name, c, None, note=str(err), command=reference_command(name)) for c in e.claims]
+            continue
+        rows += [ClaimRow(name, c, measure(c, doc["runs"]), tuple(doc.get("seeds", ())),
+                          command=doc.get("command", ""), wall_seconds=doc.get("wall_seconds"))
+                 for c in e.claims]
+    return rows

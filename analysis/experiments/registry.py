@@ -16,7 +16,7 @@ from typing import Callable
 
 from .config import ExperimentConfig
 
-EXPERIMENT_MODULES = ("relu_tanh", "lrn")  # analysis/experiments/<module>.py, each registers itself
+EXPERIMENT_MODULES = ("relu_tanh", "relu_tanh_init", "lrn")  # analysis/experiments/<module>.py, each registers itself
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,10 @@ class ExperimentResult:
     experiment: str  # "relu-tanh" or "lrn"
     config: dict
     curves: dict  # name ("relu", "tanh" / "lrn", "no-lrn") -> Curve
-    sweep: dict = field(default_factory=dict)  # name -> {lr: sweep training error}
+    sweep: dict = field(default_factory=dict)  # name -> {lr: sweep training error} (lr_rule "sweep")
+    # name -> {lr: epochs_to_target, error, diverged, epochs, curve} (lr_rule "fastest"):
+    # every lr of the grid, so one sees whether the outcome hinges on the pick
+    grid: dict = field(default_factory=dict)
     epochs_to_target: dict = field(default_factory=dict)  # name -> float, or None if not reached
     ratio: float | None = None  # tanh epochs / relu epochs, when both reached the target
     ratio_lower_bound: float | None = None  # epochs cap / relu epochs, when only relu did

@@ -1,0 +1,130 @@
+"""ReLU vs tanh's fair protocol (AK 3.1): the lr rule, the grid, the ratio's interval,
+the weight-scale experiment, and the resumable reference command."""
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+
+from analysis.experiments import ExperimentResult, run_relu_tanh
+from analysis.experiments.__main__ import main as cli
+from analysis.experiments.claims import measure
+from analysis.experiments.relu_tanh import CLAIM, Outcome, fastest, final_error, ratio_table, summary
+from analysis.experiments.relu_tanh_init import ratios, run_init_scales
+from analysis.experiments.runs import epochs_to_target
+from tests.test_experiments import TINY, data, data_dir, synthetic  # noqa: F401  (fixtures)
+
+FAST = replace(TINY, lr_rule="fastest", stop_at_target=True, target_error=0.5, epochs=3.0,
+               lrs={"relu": (0.02, 0.05, 0.1), "tanh": (0.05,)})
+
+
+def test_fastest_picks_the_fewest_epochs_to_the_target():
+    grid = {0.01: Outcome(5.0, 0.20), 0.02: Outcome(3.0, 0.24), 0.04: Outcome(None, 0.10),
+            0.08: Outcome(None, math.nan, diverged=True)}
+    assert fastest(grid) == 0.02  # 0.04 ends lower but never reached the target
+    assert fastest({0.01: Outcome(3.0, 0.2), 0.02: Outcome(3.0, 0.1)}) == 0.01  # a tie: the smaller lr
+
+
+def test_fastest_falls_back_to_the_lowest_error_at_the_cap():
+    grid = {0.01: Outcome(None, 0.40), 0.02: Outcome(None, 0.31), 0.04: Outcome(None, 0.35),
+            0.08: Outcome(None, 0.05, diverged=True)}
+    assert fastest(grid) == 0.02
+    with pytest.raises(FloatingPointError, match="every learning rate"):
+        fastest({0.1: Outcome(None, math.nan, diverged=True)})
+
+
+def test_final_error_averages_the_last_epoch():
+    # records at 0.5, 1.0, 1.5, 2.0: the last epoch is (1.0, 2.0] -> 0.3, 0.2 (1.0 itself is the boundary)
+    assert final_error([0.5, 1.0, 1.5, 2.0], [0.9, 0.5, 0.3, 0.2]) == pytest.approx((0.5 + 0.3 + 0.2) / 3)
+    assert math.isnan(final_error([], []))
+
+
+def test_the_grid_picks_the_lr_that_reaches_the_target_first(data):
+    every = run_relu_tanh(replace(FAST, whole_grid=True), data)
+    race = run_relu_tanh(FAST, data)
+    # Independently of the rule's code: each lr's own crossing, read off its stored curve.
+    own = {float(lr): epochs_to_target(e["curve"]["epochs"], e["curve"]["train_error"], 0.5)
+           for lr, e in every.grid["relu"].items()}
+    reached = {lr: x for lr, x in own.items() if x is not None}
+    assert reached, own  # the synthetic classes are learnable at some lr
+    want = min(reached, key=lambda lr: (reached[lr], lr))
+    assert every.curves["relu"].lr == race.curves["relu"].lr == want
+    assert race.epochs_to_target["relu"] == pytest.approx(reached[want])
+    # The race stopped the rest once the winner was there: they trained no further than its record.
+    winner_end = race.grid["relu"][str(want)]["epochs"]
+    for lr, e in race.grid["relu"].items():
+        assert e["epochs"] <= winner_end + 1e-9
+        if float(lr) != want:
+            assert e["epochs_to_target"] is None or e["epochs_to_target"] >= reached[want]
+    assert race.to_dict() == ExperimentResult.from_dict(json.loads(json.dumps(race.to_dict()))).to_dict()
+
+
+def _result(ratio=None, bound=None, relu=2.0):
+    return ExperimentResult("relu-tanh", {}, {}, epochs_to_target={"relu": relu, "tanh": None},
+                            ratio=ratio, ratio_lower_bound=bound)
+
+
+def test_ratio_interval_over_seeds():
+    # 5, 6, 7: mean 6, sd 1, t_{0.975,2} = 4.303 -> 6 +- 2.484
+    m = measure(CLAIM, [_result(5.0), _result(6.0), _result(7.0)])
+    assert (m.n, m.censored, m.verdict) == (3, 0, "holds")
+    assert (m.low, m.high) == pytest.approx((6 - 4.303 / math.sqrt(3), 6 + 4.303 / math.sqrt(3)), rel=1e-6)
+    s = summary([_result(5.0), _result(6.0), _result(7.0)])["ratio_interval"]
+    assert s["mean"] == pytest.approx(6.0) and s["verdict"] == "holds"
+
+
+def test_censored_seeds_count_with_their_bound_and_say_so():
+    # tanh missed in two seeds: bounds 4.2 and 4.3 stand in; 4.2, 4.3, 4.25 stay short of 6
+    runs = [_result(bound=4.2), _result(bound=4.3), _result(4.25)]
+    m = measure(CLAIM, runs)
+    assert (m.n, m.censored, m.verdict) == (3, 2, "censored")
+    assert m.mean == pytest.approx(4.25)
+    # bounds already past the paper's 6: even the lower bounds hold
+    assert measure(CLAIM, [_result(bound=8.0), _result(bound=9.0), _result(bound=10.0)]).verdict == "holds"
+    assert measure(CLAIM, [_result(), _result(bound=5.0)]).n == 1  # neither ratio nor bound: left out
+
+
+def test_ratio_table_covers_every_pair():
+    r = ExperimentResult("relu-tanh", {}, {}, grid={
+        "relu": {"0.001": {"epochs_to_target": 4.0, "epochs": 4.0, "diverged": False},
+                 "0.002": {"epochs_to_target": None, "epochs": 30.0, "diverged": False}},
+        "tanh": {"0.01": {"epochs_to_target": 12.0, "epochs": 12.0, "diverged": False},
+                 "0.02": {"epochs_to_target": None, "epochs": 30.0, "diverged": False}}})
+    rows = {(row["relu_lr"], row["tanh_lr"]): (row["ratio"], row["at_least"]) for row in ratio_table(r)}
+    assert rows == {(0.001, 0.01): (3.0, False), (0.001, 0.02): (7.5, True),
+                    (0.002, 0.01): (None, False), (0.002, 0.02): (None, False)}
+
+
+def test_init_scale_experiment_gives_one_ratio_per_scale(data):
+    cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", init_stds=(0.001, 0.01),
+                  lrs={"relu": (0.01,), "tanh": (0.01,)}, epochs=1.0)
+    seen = []
+    r = run_init_scales(cfg, data, progress=seen.append)
+    assert set(r.grid["init_std"]) == {"0.001", "0.01"}
+    assert set(r.curves) == {"relu std 0.001", "tanh std 0.001", "relu std 0.01", "tanh std 0.01"}
+    assert all(0 <= p["fraction"] <= 1 for p in seen) and seen[-1]["fraction"] > 0.5
+    for std, e in r.grid["init_std"].items():
+        alone = run_relu_tanh(replace(cfg, init_std=float(std), init_stds=()), data)  # the same run by itself
+        assert e["ratio"] == alone.ratio and e["ratio_lower_bound"] == alone.ratio_lower_bound
+    r.grid["init_std"] = {"0.001": {"ratio": 1.5, "ratio_lower_bound": None},
+                          "0.01": {"ratio": None, "ratio_lower_bound": 4.0}}
+    assert ratios(r) == {0.001: (1.5, False), 0.01: (4.0, True)}
+
+
+def test_reference_resumes_per_seed(tmp_path, data_dir, isolated_cache, capsys):  # noqa: F811
+    out = tmp_path / "ref.json"
+    args = ["relu-tanh", "--preset", "quick", "--data-dir", str(data_dir), "--epochs", "0.5",
+            "--subset", "100", "--lr", "relu=0.05", "--lr", "tanh=0.05", "--out", str(out)]
+    cli(args + ["--seeds", "0"])
+    first = json.loads(out.read_text())
+    assert first["seeds"] == [0]
+    capsys.readouterr()
+    cli(args + ["--seeds", "0", "1"])  # seed 0 is kept, only seed 1 runs
+    said = capsys.readouterr().out
+    assert "seed(s) 0 already in" in said and "running 1" in said
+    doc = json.loads(out.read_text())
+    assert doc["seeds"] == [0, 1] and doc["runs"][0] == first["runs"][0]
+    assert "AK 3.1" in said
+    cli(args + ["--seeds", "0,1", "--epochs", "0.25"])  # another config: starts afresh
+    assert "already in" not in capsys.readouterr().out
