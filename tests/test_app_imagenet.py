@@ -16,6 +16,7 @@ from alexnet.collection import scan_folder
 from alexnet.data import IMAGENET_MEAN, IMAGENET_STD
 from alexnet.images import load_image
 from analysis import page_data
+from app import jobs
 
 from tests.app_fixtures import computed
 from tests.imagenet_fixtures import accept, class_folder, flat_folder, imagenet_weights, picture
@@ -76,7 +77,8 @@ def test_every_page_shows_results_over_a_class_folder(app, setup):
             assert len(at.image) == 18  # nine patches and nine projections
             # kept on disk under the weights' sha256 and the folder's listing
             kept = page_data.key("collection", setup["digest"], scan_folder(setup["classes"]).digest)
-            assert (setup["tmp"] / "cache" / "page_data" / f"{kept}.pt").is_file()
+            store = jobs._server()[0]  # AppTest runs the app here; its store is the process's first
+            assert (store.folder / f"{kept}.pt").is_file()
             assert any("1 of 25 files cannot be read" in t and "broken.jpg" in t for t in texts(at))
         elif name == "feature_maps":
             assert len(at.image) == 18
