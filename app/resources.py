@@ -154,12 +154,13 @@ def weights_sha(model_name: str, stamp: str) -> str:
     info = _load(model_name).info
     if isinstance(info.get("sha256"), str):  # the shipped model: checked against its manifest
         return info["sha256"]
-    return file_digest(info["path"])
+    return file_digest(info.get("path") or weights.entries()[model_name].path())
 
 
 def model_sha(loaded) -> str:
     """The key page data are stored under for ``loaded``'s weights."""
-    path = loaded.info.get("path") or str(weights.CIFAR10_FILE)
+    entry = weights.entries().get(loaded.name)
+    path = loaded.info.get("path") or str(entry.path() if entry else weights.CIFAR10_FILE)
     try:
         stamp = f"{path}:{os.stat(path).st_mtime_ns}"
     except OSError:

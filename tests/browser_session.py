@@ -41,12 +41,13 @@ def why_no_browser() -> str | None:
 
 
 @contextmanager
-def streamlit_server(env: dict, timeout: float = 90.0, ready: bool = False):
+def streamlit_server(env: dict, timeout: float = 90.0, ready: bool = False, module: str = "app.serve"):
     """The app (``python -m app.serve``, as ``bash run.sh app`` starts it) on a free localhost
     port; yields its URL once it answers, and with ``ready`` only once ``app.serve`` has also
-    said its warm-up (torch, the model, the page data) is done."""
+    said its warm-up (torch, the model, the page data) is done. ``module``: another launcher
+    of ``app.serve`` (tests/serve_test_weights.py)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "app.serve",  # what `bash run.sh app` runs
+    cmd = [sys.executable, "-m", module,  # app.serve: what `bash run.sh app` runs
            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
