@@ -3,7 +3,7 @@
 #   bash run.sh app    set up .venv (first time only) and start the app
 #   bash run.sh test   set up .venv (first time only) and run the tests
 #   bash run.sh download cifar10|imagenet-weights   fetch the full CIFAR-10 / the ImageNet weights
-#   bash run.sh page-data   remake pretrained/page_data.pt after retraining the shipped model
+#   bash run.sh page-data   remake pretrained/page_data.pt and featvis.pt after retraining the shipped model
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}

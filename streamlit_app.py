@@ -6,7 +6,7 @@
 import streamlit as st
 
 from alexnet.weights import available
-from app import downloads, state
+from app import collection, downloads, state
 
 st.set_page_config(page_title="AlexNet Lab", page_icon=":material/neurology:", layout="wide")
 state.init()
@@ -44,6 +44,7 @@ with st.sidebar:
     ready = available()
     st.radio("Model", list(state.MODELS), key="model_name",
              format_func=lambda m: state.MODELS[m] + ("" if ready[m] else " (not on this machine)"))
+    collection.sidebar()
     current = st.empty()  # filled after the page ran: the page may change the picture
     downloads.panel()
 

@@ -136,6 +136,10 @@ def _key(model, layer, channel, size, mean, std, settings) -> str:
     return h.hexdigest()
 
 
+def _name(layer: str, channel: int, key: str) -> str:
+    return f"featvis-{layer}-{channel}-{key[:24]}"
+
+
 def _load(path: Path, key: str):
     try:
         d = torch.load(path, map_location="cpu", weights_only=True)
@@ -181,12 +185,14 @@ def _optimise(model, layer, channels, size, mean, std, s: Settings, progress):
 
 @takes_any_alexnet
 def visualise(model, layer: str, channels, *, size: int, mean=CIFAR10_MEAN, std=CIFAR10_STD,
-              settings: Settings = Settings(), cache_dir=None, progress=None) -> FeatureVis:
+              settings: Settings = Settings(), cache_dir=None, shipped=None, progress=None) -> FeatureVis:
     """The picture (``size`` x ``size``) that most excites each of ``channels`` of ``layer``.
 
     ``progress(done, total)`` is called after every step. With ``cache_dir``
     each unit's picture is read from / written to
     ``cache_dir/featvis-<layer>-<channel>-<key>.pt``; without it nothing is written.
+    ``shipped``: precomputed pictures (``shippable``'s entries), read first; an
+    entry is used only if its key (weights, settings) matches, as for the cache.
     The model's mode is the caller's (in training mode dropout acts on fc units).
     """
     check_layer(model, layer)
@@ -198,12 +204,16 @@ def visualise(model, layer: str, channels, *, size: int, mean=CIFAR10_MEAN, std=
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a positive integer, got {size!r}")
     found, paths = {}, {}
-    if cache_dir is not None:
+    if cache_dir is not None or shipped:
         for c in set(channels):
             key = _key(model, layer, c, size, mean, std, settings)
-            paths[c] = (Path(cache_dir).expanduser() / f"featvis-{layer}-{c}-{key[:24]}.pt", key)
-            if paths[c][0].is_file() and (hit := _load(*paths[c])) is not None:
-                found[c] = hit
+            entry = (shipped or {}).get(_name(layer, c, key))
+            if entry is not None and entry.get("key") == key:
+                found[c] = (entry["image"].float(), entry["history"].float(), entry["value"].float())
+            elif cache_dir is not None:
+                paths[c] = (Path(cache_dir).expanduser() / f"{_name(layer, c, key)}.pt", key)
+                if paths[c][0].is_file() and (hit := _load(*paths[c])) is not None:
+                    found[c] = hit
     todo = [c for c in dict.fromkeys(channels) if c not in found]
     if todo:
         images, history, value = _optimise(model, layer, todo, size, mean, std, settings, progress)
@@ -216,3 +226,19 @@ def visualise(model, layer: str, channels, *, size: int, mean=CIFAR10_MEAN, std=
         progress(settings.steps, settings.steps)
     parts = [torch.stack([found[c][i] for c in channels]) for i in range(3)]
     return FeatureVis(layer, channels, *parts, [c not in todo for c in channels])
+
+
+def shippable(model, layer: str, channels, *, size: int, mean=CIFAR10_MEAN, std=CIFAR10_STD,
+              settings: Settings = Settings(), progress=None) -> dict:
+    """``visualise``'s pictures as entries to ship with the weights (``visualise(shipped=...)``):
+    ``{name: {"key", "image" (float16, 3 x S x S), "history" (float16), "value"}}``. float16
+    keeps a [0, 1] picture to within 1/2048, finer than the 8 bits it is shown with; the value
+    stays the one measured on the float32 picture."""
+    r = visualise(model, layer, channels, size=size, mean=mean, std=std, settings=settings,
+                  progress=progress)
+    out = {}
+    for i, c in enumerate(r.channels):
+        key = _key(model, layer, c, size, mean, std, settings)
+        out[_name(layer, c, key)] = {"key": key, "image": r.images[i].half(),
+                                     "history": r.history[i].half(), "value": r.value[i].float()}
+    return out

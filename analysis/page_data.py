@@ -18,6 +18,11 @@ reads it. For the shipped model and the embedded sample they ship in
 
 Anything else is computed by the app (in the background, once per server)
 and kept in ``alexnet.data.cache_dir()/page_data/<key>.pt``.
+
+The same command remakes ``pretrained/featvis.pt``: the Feature visualisation
+page's pictures for every map of its default layer at its default settings
+(``analysis.featvis.shippable``, keyed by the weights and settings as its disk
+cache is), so its first picture needs no climb.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ from alexnet.stages import rectified_maps
 from alexnet.weights import PRETRAINED
 
 from .evolution import strongest_scans
+from .featvis import shippable
 from .neighbours import features
 from .top9 import scan_layer
 
 FORMAT = 1  # bump when what is stored changes
 SHIPPED = PRETRAINED / "page_data.pt"
+FEATVIS_SHIPPED = PRETRAINED / "featvis.pt"
 TOP9_IMAGES = (1000, 2000, 5000)  # the Deconvnet page's choices (and the whole test set)
 NEIGHBOUR_IMAGES = (5000, 50_000)  # the Neighbours page's choices, capped at the set's size
 EVOLUTION_IMAGES = 500  # test images searched per snapshot on the Evolution page
@@ -170,19 +177,53 @@ def build(out=SHIPPED) -> dict:
     return parts
 
 
+def load_featvis(path=FEATVIS_SHIPPED) -> dict:
+    """The shipped feature-visualisation entries (``visualise(shipped=...)``), or {} when the
+    file is missing or damaged (the page then computes)."""
+    if not Path(path).is_file():
+        return {}
+    try:
+        return load_checkpoint(path).get("parts", {})
+    except CheckpointError:
+        return {}
+
+
+def build_featvis(out=FEATVIS_SHIPPED) -> dict:
+    """The shipped model's feature-visualisation pictures for every map of its last conv
+    layer (the page's default) at the default settings."""
+    from alexnet.stages import num_channels
+    from alexnet.weights import CIFAR10_FILE, load_cifar10
+
+    loaded = load_cifar10()
+    m, layer = loaded.model, loaded.model.roles.last_conv
+    t0 = time.time()
+    parts = shippable(m, layer, range(num_channels(m, layer)), size=loaded.input_size,
+                      mean=loaded.mean, std=loaded.std)
+    print(f"{time.time() - t0:6.1f} s  feature visualisation of {len(parts)} maps of {layer}", flush=True)
+    save_atomic({"format": FORMAT, "weights_sha256": file_digest(CIFAR10_FILE), "parts": parts}, out)
+    return parts
+
+
 def main(argv=None) -> None:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m analysis.page_data", description=__doc__.splitlines()[0])
-    p.add_argument("cmd", choices=["build"], help="remake pretrained/page_data.pt for the shipped "
-                   "model and the embedded sample (a few minutes on two cores)")
+    p.add_argument("cmd", choices=["build"], help="remake pretrained/page_data.pt and "
+                   "pretrained/featvis.pt for the shipped model and the embedded sample (a few "
+                   "minutes on two cores)")
     p.add_argument("--out", default=str(SHIPPED))
+    p.add_argument("--featvis-out", default=str(FEATVIS_SHIPPED))
+    p.add_argument("--only", choices=["page-data", "featvis"], help="remake one of the two files")
     a = p.parse_args(argv)
-    try:
-        parts = build(a.out)
-    except (FileNotFoundError, CheckpointError, ValueError) as e:
-        sys.exit(f"cannot build the page data: {e}")
-    print(f"wrote {a.out}: {len(parts)} parts, {Path(a.out).stat().st_size / 1e6:.1f} MB")
+    jobs = [(build, a.out), (build_featvis, a.featvis_out)]
+    if a.only:
+        jobs = jobs[:1] if a.only == "page-data" else jobs[1:]
+    for make, out in jobs:
+        try:
+            parts = make(out)
+        except (FileNotFoundError, CheckpointError, ValueError) as e:
+            sys.exit(f"cannot build the page data: {e}")
+        print(f"wrote {out}: {len(parts)} parts, {Path(out).stat().st_size / 1e6:.2f} MB")
 
 
 if __name__ == "__main__":

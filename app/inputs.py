@@ -6,12 +6,15 @@ import streamlit as st
 
 from alexnet.images import READABLE
 
-from . import resources, state
+from alexnet import weights
+
+from . import collection, resources, state
 
 # Any file is accepted and judged by its contents (alexnet.images.load_image): a
 # browser's extension filter refuses a good JPEG named "photo" with only a hover hint.
 UPLOAD_TYPES = None
 SOURCES = ("Upload", "Camera", "Sample")
+SAMPLES = 500  # pictures of the user's folder offered as samples
 
 
 def _accept(data: bytes, name: str) -> None:
@@ -25,7 +28,8 @@ def _accept(data: bytes, name: str) -> None:
 
 
 def image_picker(key: str) -> None:
-    """Upload, camera or a CIFAR-10 sample; a readable picture becomes the session's image."""
+    """Upload, camera or a sample (CIFAR-10's, or the user's folder with another model); a readable
+    picture becomes the session's image."""
     source = st.radio("Picture from", SOURCES, horizontal=True, key=f"{key}_source")
     if source == "Upload":
         f = st.file_uploader(f"Upload a picture ({READABLE})", type=UPLOAD_TYPES,
@@ -36,6 +40,15 @@ def image_picker(key: str) -> None:
         shot = st.camera_input("Take a picture", key=f"{key}_camera")
         if shot is not None:
             _accept(shot.getvalue(), "camera photo")
+    elif (found := _folder_for_samples()) is not None:
+        names = {found.label(i): i for i in range(min(len(found), SAMPLES))}
+        name = st.selectbox(f"Picture from {found.root.name}", list(names), index=None,
+                            placeholder="choose one", key=f"{key}_folder_sample")
+        if name is not None:
+            try:
+                _accept(found.read(names[name]), name)
+            except OSError as e:
+                st.error(f"**{name}** cannot be read ({e.strerror})")
     else:
         data, note = resources.cifar_test()
         if data is None:
@@ -48,6 +61,13 @@ def image_picker(key: str) -> None:
             st.caption(note)
         if name is not None:
             _accept(samples[name], f"CIFAR-10 test image: {name}")
+
+
+def _folder_for_samples():
+    """The user's picture folder, when the model chosen reads other pictures than CIFAR-10's."""
+    if weights.entries()[st.session_state.model_name].preprocessing.dataset == "cifar10":
+        return None
+    return collection.current()[0]
 
 
 def current_image():

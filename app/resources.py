@@ -20,7 +20,7 @@ from alexnet.data import DATA_ENV, default_data_dir  # noqa: F401  (DATA_ENV: pa
 from alexnet.images import ImageError, load_image
 from alexnet.predict import Prediction, predict, seen_by_net
 from alexnet.sample import SAMPLE_FILE
-from analysis.page_data import file_digest, images_digest
+from analysis.page_data import file_digest, images_digest, load_featvis
 
 PRETRAINED_ENV = "ALEXNET_PRETRAINED_DIR"  # tests point it at fixture results
 
@@ -154,12 +154,13 @@ def weights_sha(model_name: str, stamp: str) -> str:
     info = _load(model_name).info
     if isinstance(info.get("sha256"), str):  # the shipped model: checked against its manifest
         return info["sha256"]
-    return file_digest(info["path"])
+    return file_digest(info.get("path") or weights.entries()[model_name].path())
 
 
 def model_sha(loaded) -> str:
     """The key page data are stored under for ``loaded``'s weights."""
-    path = loaded.info.get("path") or str(weights.CIFAR10_FILE)
+    entry = weights.entries().get(loaded.name)
+    path = loaded.info.get("path") or str(entry.path() if entry else weights.CIFAR10_FILE)
     try:
         stamp = f"{path}:{os.stat(path).st_mtime_ns}"
     except OSError:
@@ -175,3 +176,10 @@ def _images_sha(source: str, train: bool) -> str:
 def data_sha(train: bool) -> str:
     """sha256 of the CIFAR-10 split the pages read now (full set or sample), by its pixels."""
     return _images_sha(cifar_source()[0], train)
+
+
+@st.cache_resource(show_spinner=False)
+def featvis_shipped() -> dict:
+    """The feature-visualisation pictures shipped with the CIFAR-10 model
+    (``pretrained/featvis.pt``; used only where weights and settings match)."""
+    return load_featvis()

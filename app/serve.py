@@ -15,6 +15,7 @@ sample, or the full set the first time: minutes) follows in that thread.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 import time
@@ -37,6 +38,7 @@ def warm() -> None:
         if loaded is not None:
             resources.model_sha(loaded)
     jobs._server()  # reads pretrained/page_data.pt
+    resources.featvis_shipped()  # reads pretrained/featvis.pt
     import analysis.deconv  # noqa: F401 - the pages' analyses
     import analysis.invariance  # noqa: F401
     import analysis.occlusion  # noqa: F401
@@ -51,6 +53,14 @@ def warm_data() -> None:
             resources.data_sha(train)
         except Exception:  # noqa: BLE001 - a broken dataset is reported by the page that reads it
             pass
+
+
+def import_soon(module: str) -> None:
+    """Import ``module`` in a background thread (once), so that a page that needs it later
+    finds it imported; a page asking for it meanwhile waits on Python's import lock."""
+    if module not in sys.modules and not any(t.name == f"import {module}" for t in threading.enumerate()):
+        threading.Thread(target=importlib.import_module, args=(module,), daemon=True,
+                         name=f"import {module}").start()
 
 
 def _warm_all() -> None:

@@ -13,8 +13,12 @@ DEFAULTS = {
 
 
 def init() -> None:
+    from . import collection
+
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    if collection.KEY not in st.session_state:  # the folder chosen last, even before a restart
+        st.session_state[collection.KEY] = collection.remembered()
 
 
 def set_image(data: bytes, name: str) -> None:

@@ -1,5 +1,6 @@
 """Deconvnet views shared by the Deconvnet and Feature maps pages: a map's top 9 over the
-CIFAR-10 test set and its projection for the session's picture (ZF 2.1, Fig. 2)."""
+CIFAR-10 test set or the user's picture folder, and its projection for the session's
+picture (ZF 2.1, Fig. 2)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import streamlit as st
 from analysis import page_data
 from analysis.activations import channel_summary, feature_maps
 from analysis.deconv import project
+from analysis.collection_scan import top9_from_table
 from analysis.top9 import LayerScan, top9
 
-from . import charts, jobs, resources
+from . import charts, collection, jobs, resources
 
 
 def _table(loaded, layer: str, n: int):
@@ -66,8 +68,10 @@ def own_projection(model_name: str, image_bytes: bytes, layer: str, channel: int
 
 def top9_section(loaded, layer: str, channel: int, key: str) -> None:
     """The map's top 9 with projections, or a note on why they cannot be shown."""
-    if loaded.dataset != "cifar10":  # the weights read CIFAR-10 images
-        st.info("The top 9 are searched in the CIFAR-10 test set, which only the CIFAR-10 model reads.")
+    where, found = collection.source(loaded, key)
+    if where == "folder":
+        return _folder_top9(loaded, found, layer, channel)
+    if where is None:
         return
     data, note = resources.cifar_test()
     if data is None:  # the full set is here but cannot be used
@@ -82,14 +86,45 @@ def top9_section(loaded, layer: str, channel: int, key: str) -> None:
     if table is None:
         return  # a progress bar is drawn; the page reruns when the scan is done
     best = strongest(loaded.name, layer, int(channel), n, table, name)
-    for row in (best[:5], best[5:]):
-        cols = st.columns(10)
-        for j, (index, value, patch, proj) in enumerate(row):
-            cols[2 * j].image(patch, caption=f"#{index}: {value:.2f}", width="stretch")
-            cols[2 * j + 1].image(proj, caption="projection", width="stretch")
+    _pairs([(f"#{index}: {value:.2f}", patch, proj) for index, value, patch, proj in best])
     st.caption(f"Each pair: the image patch under the unit's receptive field, and the deconv "
                f"projection of its activation, among {n:,} test images. Projections are scaled "
                "to their own range.")
+
+
+def _pairs(best) -> None:
+    """Rows of (patch, projection) pairs, five a row; ``best``: (caption, patch, projection)."""
+    for row in (best[:5], best[5:]):
+        if not row:
+            continue
+        cols = st.columns(10)
+        for j, (caption, patch, proj) in enumerate(row):
+            cols[2 * j].image(patch, caption=caption, width="stretch")
+            cols[2 * j + 1].image(proj, caption="projection", width="stretch")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _folder_strongest(model_name: str, name: str, layer: str, channel: int, _scan, _found):
+    """(caption, patch, projection) for the map's top 9 among the folder's pictures
+    (``_scan``: the scan kept under ``name``)."""
+    loaded = resources.model(model_name)[0]
+    table = _scan["top9"][layer]
+    readable = _scan["index"]
+    files = tuple(int(readable[i]) for i in table["index"][channel].tolist())
+    images = collection.pictures(_found.digest, files, loaded.preprocessing, _found)
+    best = top9_from_table(loaded.model, table, channel, images, loaded.mean, loaded.std)
+    return [(f"{_found.label(files[a.image_index])}: {a.value:.2f}", charts.hwc(a.patch),
+             charts.as_picture(a.projection)) for a in best]
+
+
+def _folder_top9(loaded, found, layer: str, channel: int) -> None:
+    scan = collection.scan(loaded, found)
+    if scan is None:
+        return  # a progress bar is drawn; the page reruns when the scan is done
+    _pairs(_folder_strongest(loaded.name, collection.scan_name(loaded, found), layer, int(channel), scan, found))
+    st.caption(f"Each pair: the picture's patch under the unit's receptive field, and the deconv "
+               f"projection of its activation, among the {len(scan['index']):,} pictures in "
+               f"`{found.root}`. Projections are scaled to their own range.")
 
 
 def projection_section(loaded, layer: str, channel: int, key: str) -> None:

@@ -22,7 +22,7 @@ import torch
 from bench.timing import timed
 
 from alexnet.weights import WeightsUnavailable, from_torchvision, load_model
-from analysis.occlusion import DEFAULT_SIZE, DEFAULT_STRIDE, occlusion
+from analysis.occlusion import DEFAULT_BATCH, DEFAULT_SIZE, DEFAULT_STRIDE, occlusion
 
 CASES = {"cifar": 32, "torchvision": 224}  # input side; square and stride: occlusion's defaults
 SPEED_UP = 3.0  # issue 5: at least 3x captum's Occlusion at the same settings
@@ -46,7 +46,7 @@ def main(argv=None) -> None:
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
     a = p.parse_args(argv)
     from captum.attr import Occlusion
 

@@ -41,12 +41,13 @@ def why_no_browser() -> str | None:
 
 
 @contextmanager
-def streamlit_server(env: dict, timeout: float = 90.0, ready: bool = False):
+def streamlit_server(env: dict, timeout: float = 90.0, ready: bool = False, module: str = "app.serve"):
     """The app (``python -m app.serve``, as ``bash run.sh app`` starts it) on a free localhost
     port; yields its URL once it answers, and with ``ready`` only once ``app.serve`` has also
-    said its warm-up (torch, the model, the page data) is done."""
+    said its warm-up (torch, the model, the page data) is done. ``module``: another launcher
+    of ``app.serve`` (tests/serve_test_weights.py)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "app.serve",  # what `bash run.sh app` runs
+    cmd = [sys.executable, "-m", module,  # app.serve: what `bash run.sh app` runs
            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
@@ -119,6 +120,7 @@ def wait_for_top5(page, timeout_ms: float = 240_000) -> int:
 # test_browser.py checks every page shows it on a fresh machine.
 TIMEOUT_MS = 600_000
 CHART = '[data-testid="stPlotlyChart"]'
+IMAGE = '[data-testid="stImage"] img'
 
 
 def nth(selector: str, n: int):
@@ -133,17 +135,17 @@ def text(pattern: str):
 PAGES = {
     "Predict": ("", True, lambda page: wait_for_top5(page, TIMEOUT_MS)),
     "Architecture": ("architecture", False, nth('[data-testid="stDataFrame"]', 0)),
-    "Filters": ("filters", False, nth(CHART, 0)),
+    "Filters": ("filters", False, nth(IMAGE, 1)),  # both towers' kernels
     "Neighbours": ("neighbours", True, text(r"distance \d")),
     "Deconvnet": ("deconvnet", True, text(r"^projection$")),
     "Feature maps": ("feature_maps", True, nth(CHART, 0)),
     "Occlusion": ("occlusion", True, nth(CHART, 3)),
     "Invariance": ("invariance", True, nth(CHART, 8)),
     "Evolution": ("evolution", False, text(r"^epoch \d+: ")),
-    "Attribution": ("attribution", True, nth(CHART, 1)),
-    "Feature visualisation": ("featvis", False, lambda page: (
+    "Attribution": ("attribution", True, nth(IMAGE, 5)),  # the input and five methods
+    "Feature visualisation": ("featvis", False, lambda page: (  # the optimised picture
         page.get_by_role("button", name="Visualise").click(timeout=TIMEOUT_MS),
-        nth(CHART, 0)(page))),
+        nth(IMAGE, 0)(page))),
     "Experiments": ("experiments", False, nth(CHART, 0)),
 }
 

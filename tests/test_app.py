@@ -149,9 +149,8 @@ def test_architecture_page(app):
 def test_filters_page(app):
     page(app, "app/pages/filters.py")
     assert app.title[0].value == "Filters"
-    figs = charts(app)
-    assert len(figs) == 3  # two tower grids and the colour histogram
-    assert [f["data"][0]["type"] for f in figs] == ["image", "image", "histogram"]
+    assert captions(app) == ["conv1, tower A", "conv1, tower B"]  # the kernels, as pictures
+    assert [f["data"][0]["type"] for f in charts(app)] == ["histogram"]
     assert [m.label for m in app.metric] == ["tower A: mean score", "tower B: mean score"]
     # The split's verdict, with the p-value the analysis computes for this model.
     from analysis.filters import tower_split_test

@@ -169,3 +169,41 @@ def test_the_app_reads_torchvisions_download_layout(tmp_path, monkeypatch):
     texts = [c.value for c in at.caption]
     assert not any("embedded sample" in t for t in texts)
     assert len(at.image) == 18 and not at.exception
+
+
+def test_the_warm_up_fills_the_caches_the_pages_read(tmp_path, monkeypatch):
+    """``app.serve.warm`` (run beside the server) loads the model and the shipped pictures once;
+    the Feature visualisation page then shows act5 unit 0 from them, loading nothing again."""
+    import streamlit as st
+
+    from analysis import page_data
+    from app import resources, serve
+
+    for k, v in {"ALEXNET_DATA_DIR": tmp_path / "no-cifar10", "ALEXNET_CACHE": tmp_path / "cache",
+                 "TORCH_HOME": tmp_path / "torch"}.items():
+        monkeypatch.setenv(k, str(v))
+    for k in ("ALEXNET_CIFAR10_WEIGHTS", "ALEXNET_PRETRAINED_DIR"):
+        monkeypatch.delenv(k, raising=False)
+    loads = []
+    real_model, real_featvis = resources.weights.load_model, page_data.load_featvis
+    monkeypatch.setattr(resources.weights, "load_model", lambda name: loads.append(name) or real_model(name))
+    monkeypatch.setattr(resources, "load_featvis", lambda: loads.append("featvis") or real_featvis())
+    st.cache_resource.clear()
+    serve.warm()
+    assert loads == ["cifar10", "featvis"]
+
+    at = AppTest.from_file(APP, default_timeout=600).run()
+    at.switch_page("app/pages/featvis.py").run()
+    at.button(key="fv_go").click().run()
+    assert not at.exception and loads == ["cifar10", "featvis"]  # nothing loaded twice
+    assert any("pictures shipped with the model" in c.value for c in at.caption)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("featvis-*.pt"))
+    # the shipped picture is the shipped model's: its activation is what the caption says
+    (cap,) = caps(at)
+    loaded = load_model("cifar10")
+    shown = at.session_state.fv_result[1].images  # float16 as shipped, back to float32
+    m, s = torch.tensor(loaded.mean).view(1, 3, 1, 1), torch.tensor(loaded.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        a = loaded.model.forward_until((shown - m) / s, "act5")[0, 0, 4, 4]
+    value = float(re.fullmatch(r"act5 unit 0: ([-\d.]+)", cap).group(1))
+    assert value == pytest.approx(float(a), abs=0.02)  # the centre of 8x8; float16 pixels

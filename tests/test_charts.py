@@ -33,3 +33,16 @@ def test_pixelated_repeats_whole_pixels():
     assert big.shape == (6, 6, 3)
     assert (big[:3, :3] == img[0, 0]).all() and (big[3:, 3:] == img[1, 1]).all()
     assert (big[:3, 3:] == img[0, 1]).all() and (big[3:, :3] == img[1, 0]).all()
+
+
+def test_heat_picture_runs_black_to_pale_yellow_over_whole_pixels():
+    from app.tiles import heat_picture
+
+    heat = np.array([[0.0, 1.0], [2.0, 4.0]])  # 0 black, 4 the maximum
+    a = heat_picture(heat, side=8)
+    assert a.shape == (8, 8, 3) and a.dtype == np.uint8  # each value a 4x4 block
+    assert (a[:4, :4] == (0, 0, 4)).all() and (a[4:, 4:] == (252, 255, 164)).all()  # Inferno's ends
+    assert (a[:4, 4:] == a[0, 4]).all()
+    brightness = [int(a[y, x].sum()) for y, x in ((0, 0), (0, 4), (4, 0), (4, 4))]
+    assert brightness == sorted(brightness)  # larger values are lighter
+    assert (heat_picture(np.zeros((2, 2)), side=2) == (0, 0, 4)).all()  # no signal: all black

@@ -9,7 +9,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from alexnet.model import AlexNet, AlexNetConfig
-from analysis.featvis import Settings, blur, visualise
+from analysis.featvis import Settings, blur, shippable, visualise
 from tests.nets import NARROW
 PLAIN = Settings(steps=60, lr=0.05, jitter=0, blur_every=0, decay=0.0)  # no priors
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
@@ -137,6 +137,24 @@ def test_cache_is_per_unit_and_keyed_by_weights_and_settings(tmp_path):
     for f in tmp_path.glob("featvis-act2-2-*.pt"):
         f.write_bytes(b"damaged")
     assert visualise(net, "act2", [2], size=32, settings=s, cache_dir=tmp_path).cached == [False]
+
+
+def test_shipped_pictures_are_read_only_where_weights_and_settings_match(tmp_path):
+    net = small_net()
+    s = Settings(steps=6)
+    shipped = shippable(net, "act2", [0, 1], size=32, settings=s)
+    computed = visualise(net, "act2", [1, 2], size=32, settings=s)  # nothing read, nothing kept
+    r = visualise(net, "act2", [1, 2], size=32, settings=s, shipped=shipped, cache_dir=tmp_path)
+    assert r.cached == [True, False]
+    torch.testing.assert_close(r.images, computed.images, atol=1 / 2048, rtol=0)  # float16 pictures
+    torch.testing.assert_close(r.value, computed.value)
+    torch.testing.assert_close(r.history, computed.history, atol=1e-2, rtol=1e-3)
+    assert [p.name.split("-")[2] for p in tmp_path.glob("*.pt")] == ["2"]  # only computed ones kept
+    assert visualise(net, "act2", [1], size=32, settings=Settings(steps=7),
+                     shipped=shipped).cached == [False]
+    with torch.no_grad():
+        net.layer("conv1").weight[0, 0, 0, 0] += 1.0
+    assert visualise(net, "act2", [1], size=32, settings=s, shipped=shipped).cached == [False]
 
 
 def test_bad_arguments_name_the_choices():

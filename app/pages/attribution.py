@@ -5,7 +5,7 @@ import streamlit as st
 
 from analysis._layers import num_channels, stages
 from analysis.attribution import METHODS, RELU_RULE, TITLES, attribute_all
-from app import charts, inputs, resources, tiles
+from app import charts, inputs, resources, serve, tiles
 
 st.title("Attribution")
 st.markdown("The same picture and the same target, a class score or one unit, sent back to the "
@@ -15,6 +15,10 @@ st.markdown("The same picture and the same target, a class score or one unit, se
             "pass's ReLUs.")
 loaded = inputs.require_model()
 model = loaded.model
+# captum, with the matplotlib it imports, takes about a second on two cores: imported while
+# the picture is chosen and uploaded rather than after (not in the server's warm-up, where
+# it would slow every other page's first visit)
+serve.import_soon("captum.attr")
 image = inputs.require_image("attr")
 pred = resources.top5(loaded.name, st.session_state.image_bytes, False)
 
@@ -54,8 +58,10 @@ what = loaded.classes[target] if layer is None else f"{layer} unit {target}"
 where = next((r[2] for r in results.values() if not isinstance(r, str) and r[2] is not None), None)
 cols = st.columns(len(METHODS) + 1)
 cols[0].markdown(f"**Target: {what}**" + (f" at {where}" if where else ""))
-cols[0].plotly_chart(charts.picture(shown, height=220), width="stretch", key="attr_input")
-cols[0].caption("what the net sees")
+# Pictures, not charts: six of them are the page's answer, and a page without plotly
+# charts draws it seconds sooner on a busy two-core machine (bench/bench_pages.py).
+cols[0].image(charts.pixelated(shown, 224), width="stretch", caption="what the net sees",
+              output_format="PNG")
 cols = cols[1:]
 for col, m in zip(cols, METHODS):
     col.markdown(f"**{TITLES[m]}**")
@@ -65,12 +71,15 @@ for col, m in zip(cols, METHODS):
     else:
         picture, heat, _ = r
         if m in ("deconvnet", "guided_backprop"):
-            col.plotly_chart(charts.picture(picture, height=220), width="stretch", key=f"attr_{m}")
+            col.image(charts.pixelated(picture, 224), width="stretch", output_format="PNG")
         else:
-            col.plotly_chart(tiles.heat_figure(heat), width="stretch", key=f"attr_{m}")
+            row, column = divmod(int(heat.argmax()), heat.shape[1])
+            col.image(tiles.heat_picture(heat), width="stretch", output_format="PNG",
+                      caption=f"largest {heat.max():.3g} at row {row}, column {column}")
     col.caption(RELU_RULE[m])
 st.caption("Deconvnet and guided backprop are shown as pictures scaled to their own range; "
            "saliency as |gradient| (largest over colours), integrated gradients as |attribution| "
-           "summed over colours, Grad-CAM upsampled from the last conv layer. Here the "
+           "summed over colours, Grad-CAM upsampled from the last conv layer, each from black (0) "
+           "to pale yellow (its own maximum), one square per pixel the net sees. Here the "
            "deconvnet is captum's, through every stage (it differentiates LRN, which the "
            "Deconvnet page skips as ZF did).")

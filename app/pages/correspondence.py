@@ -9,7 +9,7 @@ from PIL import Image
 
 from analysis._layers import Box
 from analysis.correspondence import ZF_TABLE_1, correspondence_table
-from app import charts, inputs, resources
+from app import charts, collection, inputs, resources
 
 st.title("Correspondence")
 st.markdown(
@@ -30,7 +30,12 @@ def png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-source = st.radio("Pictures from", ("CIFAR-10 test images", "Upload"), horizontal=True, key="corr_source")
+found, problem = collection.current()
+options = (["CIFAR-10 test images"] if loaded.dataset == "cifar10" else []) + \
+    ([f"Your folder ({found.root.name})"] if found is not None else []) + ["Upload"]
+if found is None and loaded.dataset != "cifar10":
+    st.info(problem or collection.HOW)
+source = st.radio("Pictures from", options, horizontal=True, key="corr_source")
 pictures: list[tuple[str, bytes]] = []
 if source == "Upload":
     files = st.file_uploader("Two or more pictures of the same kind of thing", accept_multiple_files=True,
@@ -41,6 +46,17 @@ if source == "Upload":
             st.error(f"**{f.name}**: {problem}")
         else:
             pictures.append((f.name, f.getvalue()))
+elif source.startswith("Your folder"):
+    c1, c2 = st.columns(2)
+    cls = c1.selectbox("Class", found.classes, key="corr_folder_class") if found.classes else None
+    count = c2.slider("Pictures", 2, 8, 5, key="corr_folder_count")
+    label = found.classes.index(cls) if cls is not None else -1
+    for i in [i for i, y in enumerate(found.labels) if y == label or cls is None]:
+        if len(pictures) == count:
+            break
+        blob = found.read(i)
+        if resources.decode(blob)[0] is not None:  # unreadable files are skipped
+            pictures.append((found.label(i), blob))
 else:
     data = inputs.require_cifar(resources.cifar_test)
     c1, c2 = st.columns(2)

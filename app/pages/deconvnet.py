@@ -18,7 +18,7 @@ channels = num_channels(model, layer)
 channel = right.number_input(f"Feature map (0 to {channels - 1})", 0, channels - 1, 0,
                              key=f"deconv_channel_{layer}")
 
-st.subheader("Top 9 over the CIFAR-10 test set (ZF Fig. 2)")
+st.subheader("Top 9 (ZF Fig. 2)")
 zf_views.top9_section(loaded, layer, int(channel), "deconv")
 
 st.subheader("Your picture")

@@ -16,6 +16,12 @@ st.markdown("ZF Fig. 4: training keeps the conv weights at a few epochs. For eac
             "test images is projected back to pixels with the deconvnet (ZF 2.1). Lower layers "
             "settle within a few epochs; upper layers take much longer.")
 loaded = inputs.require_model()
+if loaded.name == "imagenet":  # the shipped snapshots are the CIFAR-10 model's
+    st.info("torchvision ships no training snapshots for its ImageNet AlexNet, only "
+            "the final weights, so there is no evolution to show. Choose the CIFAR-10 model in the "
+            "sidebar (its snapshots ship), or train your own with `python -m alexnet.train "
+            "--snapshot-epochs 1,2,5,10,20`.")
+    st.stop()
 folder = resources.pretrained_dir() / "snapshots"
 if not sorted(folder.glob("epoch*.pt")):
     st.info(f"No training snapshots at `{folder}`. They ship with the CIFAR-10 model "

@@ -12,7 +12,7 @@ st.title("Feature maps")
 st.markdown("Every feature map of one layer for your picture, brightest where the map fires "
             "most, all on one scale. Maps are ranked by their strongest activation, each "
             "tower on its own (the two towers of the paper's net ran on two GPUs, AK 3.2). "
-            "Pick a map to see what the deconvnet makes of it and which test images excite it most.")
+            "Pick a map to see what the deconvnet makes of it and which images excite it most.")
 loaded = inputs.require_model()
 model = loaded.model
 image = inputs.require_image("fm")
@@ -47,5 +47,5 @@ channel = st.selectbox(
 
 st.subheader(f"Map {channel} projected to pixels (deconvnet)")
 zf_views.projection_section(loaded, layer, int(channel), "fm")
-st.subheader(f"Map {channel}: top 9 over the CIFAR-10 test set")
+st.subheader(f"Map {channel}: top 9")
 zf_views.top9_section(loaded, layer, int(channel), "fm")

@@ -6,7 +6,7 @@ import streamlit as st
 from alexnet.data import cache_dir
 from analysis._layers import num_channels, stages
 from analysis.featvis import Settings, visualise
-from app import charts, inputs
+from app import charts, inputs, resources
 
 st.title("Feature visualisation")
 st.markdown("Start from a grey picture and change its pixels, step by step, to make one unit "
@@ -52,6 +52,7 @@ if st.button("Visualise", type="primary", key="fv_go"):
     bar = st.progress(0.0, text="Optimising…")
     result = visualise(model, layer, channels, size=loaded.input_size, mean=loaded.mean, std=loaded.std,
                        settings=settings, cache_dir=cache_dir() / "featvis",
+                       shipped=resources.featvis_shipped(),
                        progress=lambda done, total: bar.progress(done / total, text=f"step {done} of {total}"))
     bar.empty()
     st.session_state.fv_result = (request, result)
@@ -68,8 +69,12 @@ for start in range(0, len(channels), per_row):
         caption = f"{layer} unit {channels[i]}: {float(result.value[i]):.2f}"
         col.image(charts.hwc(result.images[i]), caption=caption, width="stretch", clamp=True)
 if not many:
-    st.plotly_chart(charts.sweep(list(range(1, result.history.shape[1] + 1)), result.history.numpy(),
-                                 "the unit's activation during the climb (jittered)", "step",
-                                 "activation"), key="fv_history")
-st.caption(("Read from the disk cache. " if all(result.cached) else "")
+    # st.line_chart (Vega-Lite), not plotly: a lighter chart code, which paints the picture
+    # above sooner on a busy machine (bench/bench_pages.py)
+    st.markdown("**The unit's activation during the climb** (jittered)")
+    st.line_chart({"step": list(range(1, result.history.shape[1] + 1)),
+                   "activation": result.history[0].tolist()}, x="step", y="activation", height=260)
+st.caption(("Read from the disk cache or from the pictures shipped with the model (every map of "
+            "its last conv layer at the default settings), computed with these very settings. "
+            if all(result.cached) else "")
            + "Pictures are shown as optimised, in [0, 1]; the number is the unit's activation for it.")

@@ -3,6 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
+from alexnet.stages import layer
 from analysis.filters import conv1_grids, tower_colour, tower_split_test
 from app import charts, inputs, resources
 
@@ -24,11 +25,17 @@ def grids(model_name: str):
 
 
 pictures, scores, split = grids(loaded.name)
+count, _, kh, kw = layer(loaded.model, loaded.model.roles.first_conv).weight.shape  # (96, 3, 11, 11) in AK
+st.caption(f"{count} conv1 kernels of {kh}x{kw} pixels, " + (
+    f"in {len(pictures)} towers." if len(pictures) > 1 else
+    "in one tower: this net is the one-GPU variant (torchvision's AlexNet is), so AK's split "
+    "between towers cannot show; the colour score below still says how colour-specific the kernels are."))
 columns = st.columns(len(pictures))
 for t, (col, pic) in enumerate(zip(columns, pictures)):
     label = f"tower {'AB'[t]}" if len(pictures) > 1 else "one tower"
-    col.plotly_chart(charts.picture(pic, f"conv1, {label}", height=360), width="stretch",
-                     key=f"grid{t}")
+    # a picture, not a plotly chart: the page's first result then needs no chart code
+    col.image(charts.pixelated(pic, 360), caption=f"conv1, {label}", width="stretch",
+              output_format="PNG")
 
 st.subheader("How colour-specific is each tower?")
 st.markdown("Score per kernel: the share of its energy that is not grey (0 = the same in R, G "

@@ -6,8 +6,8 @@ import streamlit as st
 from app import charts, inputs, resources
 
 st.title("Predict")
-st.caption("Upload a picture, take one with the camera, or pick a CIFAR-10 test image. "
-           "The model is chosen in the sidebar.")
+st.caption("Upload a picture, take one with the camera, or pick a sample (a CIFAR-10 test image, or "
+           "one of your picture folder with another model). The model is chosen in the sidebar.")
 
 inputs.image_picker("predict")
 image = inputs.current_image()
