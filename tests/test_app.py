@@ -337,6 +337,10 @@ def test_experiments_page_shows_shipped_results(app, pretrained):
     # ratios 2 and 3: mean 2.5, sd 0.707, t_{0.975,1} = 12.706: 2.5 -+ 6.35
     assert m["ratio tanh / ReLU"] == "2.5x [-3.9, 8.9]"
     assert m["no-lrn: test error"] == "25.0% ± 7.1%" and m["lrn: test error"] == "18.0% ± 0.0%"
+    # LRN - no LRN: -2 and -12 points, mean -7, sd 7.07, half-width 12.706 * 7.07 / sqrt(2) = 63.53
+    lrn_claim = [c.value for c in app.caption if c.value.startswith("AK 3.3:")]
+    assert lrn_claim and "ours over 2 seed(s): -7.00 (95% interval -70.53 to +56.53)" in lrn_claim[0]
+    assert lrn_claim[0].endswith("Verdict: **not significant**.")
     relu_tanh, lrn = charts(app)
     assert len(relu_tanh["data"]) == 4  # two nets, two seeds
     assert arr(relu_tanh["data"][1]["y"]).tolist() == [0.8, 0.7, 0.6, 0.5, 0.3, 0.25]

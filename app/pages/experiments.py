@@ -43,8 +43,9 @@ def ratio_text(summary: dict) -> str:
 
 def show_summary(experiment: str, summary: dict, config: dict) -> None:
     """Measured figures over seeds (mean ± spread), beside the paper's."""
-    cols, target = st.columns(3), config["target_error"]
+    target = config["target_error"]
     if experiment == "relu-tanh":
+        cols = st.columns(3)
         for col, name in zip(cols, ("relu", "tanh")):
             s = summary["epochs_to_target"].get(name, {})
             missed = s.get("n", 0) < len(s.get("per_seed", []))
@@ -65,12 +66,20 @@ def show_summary(experiment: str, summary: dict, config: dict) -> None:
         by_std = summary["ratio_by_init_std"]
         st.plotly_chart(charts.ratio_by_scale(by_std, "tanh / ReLU epochs by initial weight scale"),
                         width="stretch", key=f"ratio_scale_{experiment}")
-    else:
-        for col, name in zip(cols, ("no-lrn", "lrn")):
-            s = summary["test_error"].get(name, {})
+    else:  # the ablations: every arm's final test error (and train-test gap), then each claim measured
+        arms = list(summary["test_error"])
+        gaps = summary.get("gap", {})
+        for col, name in zip(st.columns(len(arms)), arms):
+            s, g = summary["test_error"][name], gaps.get(name, {})
             col.metric(f"{name}: test error", f"{s['mean']:.1%} ± {s['std']:.1%}" if s.get("n") else "n/a",
-                       help=f"per seed: {s.get('per_seed')}")
-        cols[2].metric("the paper", "13% → 11%")
+                       help=f"per seed: {s.get('per_seed')}"
+                            + (f"; train-test gap {g['mean']:.1%}" if g.get("n") else ""))
+        for c in summary.get("claims", []):
+            ours = (f"{c['mean']:+.2f} (95% interval {c['low']:+.2f} to {c['high']:+.2f})" if c.get("low") is not None
+                    else f"{c['mean']:+.2f}" if c.get("mean") is not None else "not measured")
+            paper = f"{c['paper']:+g}" if c.get("paper") is not None else "no number given"
+            st.caption(f"{c['source']}: {c['statement']} Paper: {paper}; ours over {c['n']} seed(s): {ours} "
+                       f"{c['unit']}. Verdict: **{c['verdict']}**.")
 
 
 def show_reference(experiment: str) -> None:
