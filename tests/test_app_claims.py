@@ -160,3 +160,18 @@ def test_rerun_grows_every_lr_of_the_grid(app, pretrained, tmp_path, monkeypatch
         assert len(live) == 1 and len(live[0]["data"]) == len(lrs["relu"]) + len(lrs["tanh"])
     finally:
         job.stop()
+
+
+def test_a_reference_made_with_other_settings_says_so(app, pretrained, lrn_claim):
+    """relu-tanh's rows come from ExperimentConfig()'s defaults (not today's full preset: its lr
+    rule, grid and cap differ), LRN's from its full preset: only relu-tanh's row asks for a rerun."""
+    relu_tanh_doc(pretrained, ratios=(5.0, 6.0, 7.0), bounds=(None, None, None))
+    runs = [ExperimentResult("lrn", {**preset("lrn", "full").to_dict(), "seed": i}, {},
+                             test_error={"no-lrn": 0.2, "lrn": e}) for i, e in enumerate((0.19, 0.18, 0.185))]
+    write_json_atomic({"experiment": "lrn", "config": runs[0].config, "seeds": [0, 1, 2],
+                       "summary": summarize(runs), "runs": [r.to_dict() for r in runs], "machine": {"cpus": 2},
+                       "wall_seconds": 1.0, "command": "by hand"}, pretrained / "lrn_ablation_reference.json")
+    page(app, PAGE)
+    stale = [c.value for c in app.caption if c.value.startswith("made with other settings")]
+    assert stale == ["made with other settings than today's full preset: rerun it to measure today's protocol: "
+                     "`python -m analysis.experiments reference --experiments relu-tanh --seeds 0 1 2 --data-dir DIR`"]

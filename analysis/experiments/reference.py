@@ -9,7 +9,8 @@ from pathlib import Path
 from alexnet.weights import PRETRAINED  # noqa: F401  (one pretrained/ folder; __main__ imports it here)
 
 from .claims import Claim, Measured, measure
-from .registry import EXPERIMENTS
+from .config import ExperimentConfig
+from .registry import EXPERIMENTS, preset
 from .runs import ExperimentResult
 
 
@@ -55,6 +56,19 @@ def reference_command(name: str) -> str:
     return f"python -m analysis.experiments reference --experiments {name} --seeds 0 1 2 --data-dir DIR"
 
 
+def made_with_full_preset(name: str, doc: dict) -> bool:
+    """Whether a reference document's runs used today's full preset of ``name`` (seed aside;
+    a field added since reads with its default)."""
+    try:
+        ran = ExperimentConfig.from_dict({**doc["config"], "seed": 0}).to_dict()
+    except (ValueError, TypeError, KeyError):
+        return False
+    return ran == {**preset(name, "full").to_dict(), "seed": 0}
+
+
+STALE = "made with other settings than today's full preset: rerun it to measure today's protocol"
+
+
 def claim_rows(folder=PRETRAINED) -> list[ClaimRow]:
     """Every claim of every registered experiment, with its effect over the reference's seeds."""
     rows = []
@@ -70,7 +84,8 @@ def claim_rows(folder=PRETRAINED) -> list[ClaimRow]:
         except ValueError as err:
             rows += [ClaimRow(name, c, None, note=str(err), command=reference_command(name)) for c in e.claims]
             continue
-        rows += [ClaimRow(name, c, measure(c, doc["runs"]), tuple(doc.get("seeds", ())),
+        note = "" if made_with_full_preset(name, doc) else STALE
+        rows += [ClaimRow(name, c, measure(c, doc["runs"]), tuple(doc.get("seeds", ())), note=note,
                           command=doc.get("command", ""), wall_seconds=doc.get("wall_seconds"))
                  for c in e.claims]
     return rows

@@ -7,7 +7,7 @@ import streamlit as st
 
 from analysis.experiments import EXPERIMENTS, preset
 from analysis.experiments.claims import MEANING, describe, relative
-from analysis.experiments.reference import claim_rows
+from analysis.experiments.reference import claim_rows, reference_command
 from app import charts, live_runs, resources
 
 BADGE = {"holds": "green", "weaker": "orange", "opposite": "red", "not significant": "gray",
@@ -52,6 +52,8 @@ def claim_row(i: int, row, first: bool) -> None:
     else:
         mine.markdown(ours(row), help=describe(c, row.measured) + (f". Made with `{row.command}`"
                                                                   if row.command else ""))
+        if row.note:  # measured, but on an earlier protocol than today's full preset
+            mine.caption(f"{row.note}: `{reference_command(e)}`")
         v = row.measured.verdict
         verdict.markdown(f":{BADGE[v]}-badge[{v}]")
     busy = live_runs.running(e)
