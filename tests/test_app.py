@@ -341,6 +341,9 @@ def test_experiments_page_shows_shipped_results(app, pretrained):
     lrn_claim = [c.value for c in app.caption if c.value.startswith("AK 3.3:")]
     assert lrn_claim and "ours over 2 seed(s): -7.00 (95% interval -70.53 to +56.53)" in lrn_claim[0]
     assert lrn_claim[0].endswith("Verdict: **not significant**.")
+    # both hand-made references ran ExperimentConfig()'s defaults, not today's full presets
+    stale = [c.value for c in app.caption if c.value.startswith("made with other settings")]
+    assert [x.split("--experiments ")[1].split()[0] for x in stale] == ["relu-tanh", "lrn"]
     relu_tanh, lrn = charts(app)
     assert len(relu_tanh["data"]) == 4  # two nets, two seeds
     assert arr(relu_tanh["data"][1]["y"]).tolist() == [0.8, 0.7, 0.6, 0.5, 0.3, 0.25]

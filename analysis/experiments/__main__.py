@@ -24,7 +24,6 @@ from pathlib import Path
 
 from alexnet.data import DATA_ENV, default_data_dir
 
-from .config import ExperimentConfig
 from .registry import EXPERIMENTS, preset
 from .job import read_json, worker, write_json_atomic
 from .reference import PRETRAINED
@@ -151,8 +150,7 @@ def _resumable(path, experiment: str, cfg) -> dict | None:
         doc = read_json(path) if path else None
         if not doc:
             return None
-        same = (doc.get("experiment") == experiment and ExperimentConfig.from_dict(
-            {**doc["config"], "seed": cfg.seed}).to_dict() == cfg.to_dict())
+        same = doc.get("experiment") == experiment and cfg.ran(doc["config"])
         [ExperimentResult.from_dict(r) for r in doc["runs"]]  # readable, or start over
     except (ValueError, TypeError, KeyError, AttributeError):
         same = False

@@ -126,6 +126,11 @@ class ExperimentConfig:
         """Plain JSON types (tuples become lists), so a result survives a JSON round trip."""
         return json.loads(json.dumps(asdict(self)))
 
+    def ran(self, saved: dict) -> bool:
+        """Whether runs saved with config ``saved`` used these settings, seed aside (a field
+        added since the file was saved reads with its default). Raises ValueError if unreadable."""
+        return type(self).from_dict({**saved, "seed": self.seed}).to_dict() == self.to_dict()
+
     @classmethod
     def from_dict(cls, d: dict) -> "ExperimentConfig":
         known = {f.name for f in fields(cls)}

@@ -11,6 +11,7 @@ from dataclasses import replace
 import streamlit as st
 
 from analysis.experiments import EXPERIMENTS, load_reference, preset
+from analysis.experiments.reference import STALE, made_with_full_preset, reference_command
 from app import charts, live_runs, resources
 
 PAPER = {name: e.claim for name, e in EXPERIMENTS.items()}  # the experiments registry
@@ -98,9 +99,8 @@ def show_reference(experiment: str) -> None:
         return
     cfg = doc["config"]
     show_summary(experiment, doc["summary"], cfg)
-    if cfg.get("lr_rule", "sweep") == "sweep" and experiment == "relu-tanh":
-        st.caption("Made with the earlier lr rule (each net's lr from its error over half an epoch), "
-                   "not the rule of today's full preset (the fewest epochs to the target): rerun the reference.")
+    if not made_with_full_preset(experiment, doc):  # e.g. relu-tanh's, made before the fair lr rule
+        st.caption(f"{STALE}: `{reference_command(experiment)}`")
     st.plotly_chart(charts.error_curves([r.curves for r in doc["runs"]], f"{TITLES[experiment]} "
                                         f"(seeds {doc['seeds']})", cfg["target_error"], "paper's line"),
                     width="stretch", key=f"ref_{experiment}")
