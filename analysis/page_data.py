@@ -7,7 +7,9 @@ Three kinds, each a small tensor dict:
 - ``evolution``: for one layer, the strongest test image of every map at
   every training snapshot (top-1 tables; ZF Fig. 4);
 - ``neighbours``: the fc7 features of the reference training images (AK 6.1);
-  the shipped ones in float16 (distances change in the fourth digit).
+  the shipped ones in float16 (distances change in the fourth digit);
+- ``layer_features``: the Layer features page's table (ZF Table 7) at its
+  default settings: a linear probe's test accuracy per layer and split.
 
 Each is stored under a key hashed from the weights file's sha256, the
 images' own bytes and the parameters, so another model or dataset never
@@ -41,7 +43,9 @@ from alexnet.stages import rectified_maps
 from alexnet.weights import PRETRAINED
 
 from .evolution import strongest_scans
+from ._layers import image_batch
 from .featvis import shippable
+from .layer_features import balanced_subset, layer_accuracy
 from .neighbours import features
 from .top9 import scan_layer
 
@@ -51,6 +55,7 @@ FEATVIS_SHIPPED = PRETRAINED / "featvis.pt"
 TOP9_IMAGES = (1000, 2000, 5000)  # the Deconvnet page's choices (and the whole test set)
 NEIGHBOUR_IMAGES = (5000, 50_000)  # the Neighbours page's choices, capped at the set's size
 EVOLUTION_IMAGES = 500  # test images searched per snapshot on the Evolution page
+LAYER_FEATURES = {"total": 100, "per_class": 30, "splits": 3}  # the Layer features page's defaults
 
 
 def spread(data: TensorDataset, n: int) -> tuple[torch.Tensor, int]:
@@ -105,6 +110,24 @@ def compute_evolution(model, snapshots, images, layer: str, mean, std, progress=
 def compute_neighbours(model, images, mean, std, progress=None) -> torch.Tensor:
     """(N, D) fc7 reference features (float32; ``build`` ships them as float16)."""
     return features(model, images, mean, std, progress=progress)
+
+
+def compute_layer_features(model, data: TensorDataset, total: int, per_class: int, splits: int, mean, std,
+                           progress=None) -> list:
+    """ZF Table 7 over ``total`` test images a class of ``data``, ``per_class`` of them labelled:
+    ``[(layer, features, [test accuracy per split])]``, as ``python -m analysis.layer_features``."""
+    pick = balanced_subset(data.labels, total)
+    rows = layer_accuracy(model, image_batch(data, pick, mean, std), data.labels[pick], per_class, splits=splits)
+    if progress is not None:
+        progress(1, 1)
+    return [(r.layer, r.features, r.accuracy.tolist()) for r in rows]
+
+
+def layer_features_defaults(data: TensorDataset) -> dict:
+    """The Layer features page's default settings for ``data`` (fewer images a class where it has fewer)."""
+    pool = min(int(torch.bincount(data.labels).min()), 200)
+    total = min(LAYER_FEATURES["total"], pool)
+    return {**LAYER_FEATURES, "total": total, "per_class": min(LAYER_FEATURES["per_class"], total - 1)}
 
 
 class Store:
@@ -173,6 +196,10 @@ def build(out=SHIPPED) -> dict:
         parts[key("evolution", weights_sha, test_sha, n=n, layer=layer, snapshots=snap_sha)] = \
             compute_evolution(m, snaps, images, layer, mean, std)
         note(f"evolution of {layer} at epochs {[e for e, _ in snaps]}")
+    settings = layer_features_defaults(test)
+    parts[key("layer_features", weights_sha, test_sha, **settings)] = compute_layer_features(
+        m, test, **settings, mean=mean, std=std)
+    note(f"linear probe on every layer, {settings}")
     save_atomic({"format": FORMAT, "weights_sha256": weights_sha, "parts": parts}, out)
     return parts
 

@@ -71,6 +71,12 @@ def job(name: str, compute, label: str, keep: bool = True) -> Job:
     return j
 
 
+def stored(name: str) -> bool:
+    """Is ``name`` done already: shipped, on disk, or computed by this server?"""
+    j = running(name)
+    return (j is not None and j.done.is_set() and not j.error) or _server()[0].get(name) is not None
+
+
 def running(name: str) -> Job | None:
     """The job started under ``name`` on this server, if any."""
     return _server()[1].get(name)

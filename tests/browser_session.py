@@ -146,8 +146,12 @@ PAGES = {
     "Feature visualisation": ("featvis", False, lambda page: (  # the optimised picture
         page.get_by_role("button", name="Visualise").click(timeout=TIMEOUT_MS),
         nth(IMAGE, 0)(page))),
+    "Filter quality": ("filter_quality", False, nth('[data-testid="stDataFrame"]', 0)),
+    "Correspondence": ("correspondence", False, text(r"^Random minus your part")),
+    "Layer features": ("layer_features", False, nth(CHART, 0)),  # the shipped default table
     "Experiments": ("experiments", False, nth(CHART, 0)),
-}
+    "Paper claims": ("claims", False, text(r"^(holds|weaker|opposite|not significant|censored)$")),
+}  # not Transfer: it reads a folder of the user's own pictures, which a fresh machine has none of
 
 
 def fresh_env(home: Path) -> dict:

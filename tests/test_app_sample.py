@@ -6,6 +6,7 @@ If these fail after the shipped model was retrained, remake the page data:
 """
 
 import io
+import json
 import pickle
 import re
 import time
@@ -21,6 +22,7 @@ from alexnet.data import normalize
 from alexnet.images import load_image
 from alexnet.sample import load_sample
 from alexnet.weights import CIFAR10_FILE, load_model
+from analysis.layer_features import balanced_subset, layer_accuracy
 from analysis.page_data import SHIPPED
 from app import jobs
 
@@ -103,6 +105,15 @@ def test_every_page_shows_results_without_the_dataset(fresh):
 
     visit(at, "app/pages/experiments.py")
     assert not at.button(key="exp_relu-tanh_start").proto.disabled
+
+    # Layer features: the default table is there without pressing Run, as the probe gives it
+    visit(at, "app/pages/layer_features.py")
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    pick = balanced_subset(test.labels, 100)
+    want = layer_accuracy(loaded.model, normalize(test.images[pick], loaded.mean, loaded.std),
+                          test.labels[pick], per_class=30, splits=3)
+    assert fig["data"][0]["x"] == [r.layer for r in want]
+    assert fig["data"][0]["y"] == pytest.approx([100 * float(r.accuracy.mean()) for r in want], abs=0.5)
 
 
 def test_pages_answer_quickly_from_the_shipped_data(fresh):

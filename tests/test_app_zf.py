@@ -15,6 +15,7 @@ from analysis.correspondence import correspondence
 from analysis.filter_quality import filter_quality
 
 # The app and its environment, as the other AppTest files get them.
+from tests.app_fixtures import computed
 from tests.test_app import app, env, page  # noqa: E402, F401
 
 
@@ -47,6 +48,7 @@ def test_correspondence_page_matches_the_analysis(app, env):
     m = load_model("cifar10")
     test = load_cifar10(env["ALEXNET_DATA_DIR"], train=False)
     idx = (test.labels == test.classes.index("cat")).nonzero().flatten()[:3].tolist()
+    assert [c for i in app.image for c in i.captions] == [f"cat #{i}" for i in idx]  # the masked pictures
     x = torch.cat([m.preprocess(Image.fromarray(test.images[i].permute(1, 2, 0).numpy())) for i in idx])
     box = Box(13, 13, 19, 19)  # the sliders' default: centred
     want = correspondence(m.model, x, [box] * 3)[m.model.roles.last_conv]
@@ -58,11 +60,14 @@ def test_layer_features_page_runs_on_request(app):
     assert any("Press **Run**" in i.value for i in app.info)
     app.slider(key="lf_splits").set_value(2).run()
     app.button(key="lf_run").click().run()
-    assert not app.exception
+    computed(app)  # the table is page data: computed in the background, kept on disk
     fig = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert fig["data"][0]["x"] == ["act1", "act2", "act3", "act4", "act5", "act6", "act7"]
     assert all(0 <= v <= 100 for v in fig["data"][0]["y"])
     assert any("ZF Table 7" in t.get("name", "") for t in fig["data"])
+    app.slider(key="lf_splits").set_value(3).run()
+    app.slider(key="lf_splits").set_value(2).run()  # back to a table computed already: no Run needed
+    assert not app.info and app.get("plotly_chart")
 
 
 def test_transfer_page(app, env, tmp_path):

@@ -89,9 +89,9 @@ for i, (name, _) in enumerate(pictures):
         top = st.slider("top", 0, side - size, (side - size) // 2, key=f"corr_top{i}")
         left = st.slider("left", 0, side - size, (side - size) // 2, key=f"corr_left{i}")
         boxes.append(Box(top, left, top + size, left + size))
-        shown = seen[i].copy()
-        shown[top:top + size, left:left + size] = [1.0, 0.0, 0.0]  # the masked part, in red
-        st.plotly_chart(charts.picture(shown, name, height=200), width="stretch", key=f"corr_pic{i}")
+        shown = (seen[i] * 255).astype("uint8")
+        shown[top:top + size, left:left + size] = [255, 0, 0]  # the masked part, in red
+        st.image(charts.pixelated(shown, 192), caption=name, width="stretch")
 trials = st.slider("Random boxes: draws", 1, 50, 20, key="corr_trials")
 
 
