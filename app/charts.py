@@ -1,6 +1,8 @@
-"""Drawing: plotly figures and graphviz diagrams built from results, never computing them."""
+"""Drawing: plotly figures, HTML and graphviz diagrams built from results, never computing them."""
 
 from __future__ import annotations
+
+from html import escape
 
 import numpy as np
 import plotly.graph_objects as go
@@ -10,15 +12,20 @@ from alexnet.predict import Prediction
 FONT = dict(size=14)
 
 
-def top5(pred: Prediction, title: str) -> go.Figure:
-    """Horizontal bars, most probable on top (AK Fig. 4, left)."""
-    fig = go.Figure(go.Bar(x=pred.probs, y=pred.classes, orientation="h",
-                           text=[f"{p:.1%}" for p in pred.probs], textposition="auto",
-                           hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
-    fig.update_layout(title=title, font=FONT, height=320, margin=dict(l=10, r=10, t=50, b=40),
-                      xaxis=dict(title="probability", range=[0, 1], tickformat=".0%"),
-                      yaxis=dict(autorange="reversed"))
-    return fig
+def top5(pred: Prediction, title: str) -> str:
+    """The five classes as horizontal bars, most probable on top (AK Fig. 4, left), in plain
+    HTML for ``st.html``: the landing page's answer needs no chart library in the browser
+    (plotly's code alone takes a fresh browser about 2 s). Each row's tooltip (``title``)
+    holds the class and its probability to seven significant digits."""
+    rows = "".join(
+        f'<div class="top5-row" title="{escape(c)}: {p:.7g}" style="display:flex;align-items:center;'
+        f'gap:0.6rem;margin:0.35rem 0"><span style="flex:0 0 11rem;text-align:right;overflow:hidden;'
+        f'text-overflow:ellipsis;white-space:nowrap">{escape(c)}</span><span style="flex:1;'
+        f'background:#eef1f6;border-radius:3px"><span style="display:block;width:{100 * p:.2f}%;'
+        f'min-width:2px;height:1.5rem;background:#4c78a8;border-radius:3px"></span></span>'
+        f'<span style="flex:0 0 3.5rem;font-variant-numeric:tabular-nums">{p:.1%}</span></div>'
+        for c, p in zip(pred.classes, pred.probs))
+    return f'<div class="top5"><p style="font-weight:600;margin-bottom:0.4rem">{escape(title)}</p>{rows}</div>'
 
 
 def towers_diagram(rows, towers: int) -> str:

@@ -10,6 +10,14 @@ result drawn. The first line times the cold start: from launching the
 server to the first top 5 on Predict, the warm-up included. Prints
 ``PAGE first result X.X s`` per page, then ``slowest page: NAME X.X s``.
 Uses the shipped CIFAR-10 model and the embedded sample, as a new user would.
+
+Each page above opens in a fresh browser, so every page whose first result is
+a plotly chart also pays for loading plotly's 4.7 MB of browser code: the
+worst case. ``--visit`` then times the way a class moves through the app: one
+fresh server, one browser tab that uploads a picture on Predict, then each
+page clicked in the sidebar, from the click to its first result (each page's
+own computation and caches still cold; the browser's code loaded once). Prints
+``PAGE in one visit X.X s``.
 """
 
 from __future__ import annotations
@@ -24,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: the repository root holds the packages
 
 from tests.app_fixtures import png_bytes  # noqa: E402
-from tests.browser_session import (PAGES, TIMEOUT_MS, chromium, fresh_env,  # noqa: E402
-                                   streamlit_server, upload, why_no_browser)
+from tests.browser_session import (PAGES, TIMEOUT_MS, chromium, fresh_env, settle,  # noqa: E402
+                                   sidebar_links, streamlit_server, upload, why_no_browser)
 
 
 def time_page(browser, name: str, picture: Path, ready: bool) -> tuple[float, float]:
@@ -48,9 +56,34 @@ def time_page(browser, name: str, picture: Path, ready: bool) -> tuple[float, fl
     return done - launched, done - opened
 
 
+def time_visit(browser, names, picture: Path) -> dict[str, float]:
+    """Seconds from clicking each of ``names`` in the sidebar to its first result, in one tab
+    on one fresh server (warm-up done, the picture uploaded on Predict first)."""
+    times = {}
+    with tempfile.TemporaryDirectory() as home:
+        with streamlit_server(fresh_env(Path(home)), timeout=300, ready=True) as url:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url, timeout=TIMEOUT_MS)
+            upload(page, picture, TIMEOUT_MS)
+            PAGES["Predict"][2](page)
+            for name in names:
+                settle(page, TIMEOUT_MS)
+                link = sidebar_links(page)[name]
+                clicked = time.perf_counter()
+                link.click()
+                page.get_by_role("heading", name=name).first.wait_for(timeout=TIMEOUT_MS)
+                first_result = PAGES[name][2]
+                first_result(page)
+                times[name] = time.perf_counter() - clicked
+                print(f"{name} in one visit {times[name]:.1f} s", flush=True)
+            page.close()
+    return times
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", default=",".join(PAGES), help="comma-separated page names")
+    ap.add_argument("--visit", action="store_true", help="also time the pages in one browser visit")
     a = ap.parse_args()
     reason = why_no_browser()
     if reason:
@@ -68,8 +101,12 @@ def main() -> None:
         for name in names:
             _, times[name] = time_page(browser, name, picture, ready=True)
             print(f"{name} first result {times[name]:.1f} s", flush=True)
-    slowest = max(times, key=times.get)
-    print(f"slowest page: {slowest} {times[slowest]:.1f} s")
+        slowest = max(times, key=times.get)
+        print(f"slowest page: {slowest} {times[slowest]:.1f} s", flush=True)
+        if a.visit:
+            visit = time_visit(browser, [n for n in names if n != "Predict"] + ["Predict"], picture)
+            slowest = max(visit, key=visit.get)
+            print(f"slowest page in one visit: {slowest} {visit[slowest]:.1f} s")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Shared by the app tests: the CIFAR-10 model the app should load, and test pictures."""
 
+import html
 import io
+import re
 
 import numpy as np
 import torch
@@ -60,3 +62,15 @@ def computed(at, timeout=300):
         at.run()
     assert not at.exception, at.exception
     return at
+
+
+def top5(at):
+    """(title, classes, probabilities) of the Predict page's top 5 (``app.charts.top5``'s HTML,
+    read back from each row's tooltip), or None when the page shows none."""
+    for h in at.get("html"):
+        body = h.proto.body
+        if 'class="top5"' in body:
+            title = html.unescape(re.search(r"<p[^>]*>(.*?)</p>", body).group(1))
+            rows = re.findall(r'class="top5-row" title="([^"]*): ([-+.0-9e]+)"', body)
+            return title, [html.unescape(c) for c, _ in rows], [float(v) for _, v in rows]
+    return None

@@ -109,9 +109,24 @@ def upload(page, path, timeout_ms: float = 60_000) -> None:
                                                                                      timeout=timeout_ms)
 
 
+def settle(page, timeout_ms=90_000):
+    """Wait until the script run that the last action started has finished."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout_ms)
+
+
+def sidebar_links(page) -> dict:
+    """The sidebar's page links by title."""
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    return {links.nth(i).inner_text().strip().splitlines()[-1]: links.nth(i) for i in range(links.count())}
+
+
+TOP5_ROW = ".top5 .top5-row"  # app.charts.top5's bars
+
+
 def wait_for_top5(page, timeout_ms: float = 240_000) -> int:
-    """Wait until the top-5 bar chart is drawn; returns the number of bars."""
-    bars = page.locator('[data-testid="stPlotlyChart"] .bars .point')
+    """Wait until the top-5 bars are drawn; returns the number of bars."""
+    bars = page.locator(TOP5_ROW)
     bars.nth(4).wait_for(state="attached", timeout=timeout_ms)
     return bars.count()
 

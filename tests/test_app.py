@@ -18,7 +18,7 @@ from alexnet.images import load_image
 from alexnet.weights import load_model
 from analysis.experiments import EXPERIMENTS
 
-from tests.app_fixtures import cifar_env, computed, png_bytes
+from tests.app_fixtures import cifar_env, computed, png_bytes, top5
 from tests.waiting import PROCESS_BOUND, wait_until
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -54,16 +54,14 @@ def test_predict_page_starts_empty(app):
     assert app.title[0].value == "Predict"
     assert not app.file_uploader[0].allowed_type  # any file: judged by its content, not its name
     assert any("No picture yet" in i.value for i in app.info)
-    assert not charts(app)
+    assert top5(app) is None
 
 
 def test_upload_gives_five_predictions_matching_the_model(app, env):
     data = png_bytes(seed=3)
     app.file_uploader[0].set_value(("photo.png", data, "image/png")).run()
     assert not app.exception and not app.error
-    (fig,) = charts(app)
-    bar = fig["data"][0]
-    classes, probs = bar["y"], bar["x"]
+    _, classes, probs = top5(app)
     assert len(classes) == 5 and probs == sorted(probs, reverse=True)
     # Independent of the app: the registry's model on the same picture, divided by
     # the manifest's temperature when it has one.
@@ -82,8 +80,8 @@ def test_upload_gives_five_predictions_matching_the_model(app, env):
     assert shifted is None or f"**{shifted['mean_top1_accuracy']:.1%}** on average" in said
 
     app.toggle(key="ten_crop").set_value(True).run()
-    (fig,) = charts(app)
-    assert "10 crops" in fig["layout"]["title"]["text"] and len(fig["data"][0]["y"]) == 5
+    title, classes, _ = top5(app)
+    assert "10 crops" in title and len(classes) == 5
 
 
 @pytest.mark.parametrize("name,data,message", [
@@ -93,22 +91,22 @@ def test_upload_gives_five_predictions_matching_the_model(app, env):
 ])
 def test_bad_upload_gives_a_message_not_a_traceback(app, name, data, message):
     app.file_uploader[0].set_value(("good.png", png_bytes(), "image/png")).run()
-    assert charts(app)
+    assert top5(app)
     app.file_uploader[0].set_value((name, data, "image/png")).run()
     assert not app.exception
     assert any(message in e.value and name in e.value for e in app.error)
-    assert not charts(app)  # the previous picture's predictions are gone
+    assert top5(app) is None  # the previous picture's predictions are gone
 
 
 def test_a_jpeg_without_extension_is_read_by_its_content(app):
     data = png_bytes(64, 48, seed=8, fmt="JPEG")
     app.file_uploader[0].set_value(("photo", data, "application/octet-stream")).run()
     assert not app.exception and not app.error
-    (fig,) = charts(app)
+    _, classes, _ = top5(app)
     loaded = load_model("cifar10")
     with torch.no_grad():
         top = loaded.model(loaded.preprocess(load_image(data)))[0].argmax()
-    assert fig["data"][0]["y"][0] == loaded.classes[int(top)]
+    assert classes[0] == loaded.classes[int(top)]
 
 
 def test_the_sidebar_names_the_picture_of_this_run(app):
@@ -123,13 +121,13 @@ def test_imagenet_without_weights_says_how_to_get_them(app):
     app.sidebar.radio(key="model_name").set_value("imagenet").run()
     assert not app.exception
     assert any("bash run.sh download imagenet-weights" in w.value for w in app.warning)
-    assert not charts(app)
+    assert top5(app) is None
 
 
 def test_sessions_are_independent(env, monkeypatch, app):
     app.file_uploader[0].set_value(("photo.png", png_bytes(), "image/png")).run()
     other = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    assert other.session_state.image_bytes is None and not charts(other)
+    assert other.session_state.image_bytes is None and top5(other) is None
     assert app.session_state.image_bytes is not None
 
 

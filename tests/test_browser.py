@@ -12,18 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.app_fixtures import cifar_env, png_bytes
-from tests.browser_session import (PAGES, chromium, fresh_env, streamlit_server, upload,
-                                   wait_for_top5, why_no_browser)
+from tests.browser_session import (PAGES, TOP5_ROW, chromium, fresh_env, settle, sidebar_links,
+                                   streamlit_server, upload, wait_for_top5, why_no_browser)
 
 REASON = why_no_browser()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser test skipped: {REASON}")
 EXCEPTION = '[data-testid="stException"]'
-
-
-def settle(page, timeout_ms=90_000):
-    """Wait until the script run that the last action started has finished."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout_ms)
 
 
 @pytest.fixture(scope="module")
@@ -65,17 +59,16 @@ def test_upload_top5_bad_file_and_every_page(server, browser, shots, tmp_path):
     upload(page, bad)
     page.get_by_text("not an image we can read (PNG, JPEG, WebP, BMP, GIF)").wait_for(timeout=30_000)
     assert page.locator(EXCEPTION).count() == 0
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
+    assert page.locator(TOP5_ROW).count() == 0
     upload(page, good)  # back to a good picture for the other pages
     wait_for_top5(page)
 
-    links = page.locator('[data-testid="stSidebarNav"] a')
-    titles = [links.nth(i).inner_text().strip().splitlines()[-1] for i in range(links.count())]
+    links = sidebar_links(page)
     for title in ("Architecture", "Neighbours", "Invariance", "Evolution", "Experiments",
                   "Feature maps", "Attribution", "Feature visualisation"):
-        assert title in titles
-    for i, title in enumerate(titles):
-        links.nth(i).click()
+        assert title in links
+    for i, (title, link) in enumerate(links.items()):
+        link.click()
         page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
         settle(page)
         assert page.locator(EXCEPTION).count() == 0, f"page {title!r} shows an exception"
@@ -83,7 +76,7 @@ def test_upload_top5_bad_file_and_every_page(server, browser, shots, tmp_path):
         page.screenshot(path=str(shots / f"page-{i}-{name}.png"), full_page=True)
 
     # Feature visualisation runs on a click, with a progress bar, and shows the unit's picture.
-    links.nth(titles.index("Feature visualisation")).click()
+    links["Feature visualisation"].click()
     page.get_by_role("button", name="Visualise").click()
     page.get_by_text("act5 unit 0:").first.wait_for(timeout=180_000)
     settle(page)
@@ -105,7 +98,7 @@ def test_two_sessions_are_independent(server, browser, tmp_path):
     b.get_by_role("heading", name="Predict").wait_for(timeout=90_000)
     b.get_by_text("No picture yet").wait_for(timeout=30_000)
     settle(b)
-    assert b.locator('[data-testid="stPlotlyChart"]').count() == 0
+    assert b.locator(TOP5_ROW).count() == 0
 
 
 NO_DATA = ("No CIFAR-10", "extract the dataset", "cifar10-jpeg", "No training snapshots")
@@ -123,10 +116,9 @@ def test_a_fresh_home_without_the_dataset_shows_results_on_every_page(browser, t
         photo.write_bytes(png_bytes(64, 48, seed=12, fmt="JPEG"))
         upload(page, photo)
         assert wait_for_top5(page) == 5
-        links = page.locator('[data-testid="stSidebarNav"] a')
-        titles = [links.nth(i).inner_text().strip().splitlines()[-1] for i in range(links.count())]
+        links = sidebar_links(page)
         for name, (path, _, first_result) in PAGES.items():
-            links.nth(titles.index(name)).click()
+            links[name].click()
             page.get_by_role("heading", name=name).first.wait_for(timeout=90_000)
             first_result(page)
             settle(page)

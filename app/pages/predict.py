@@ -32,8 +32,7 @@ with right:
         pred = resources.top5(loaded.name, st.session_state.image_bytes, ten_crop)
     crops = "10 crops averaged" if ten_crop else "one centre crop"
     kind = "calibrated probabilities" if pred.temperature != 1.0 else "softmax"
-    st.plotly_chart(charts.top5(pred, f"Top 5: {pred.classes[0]} ({crops}, {kind})"),
-                    width="stretch", key="top5_chart")
+    st.html(charts.top5(pred, f"Top 5: {pred.classes[0]} ({crops}, {kind})"))
     if pred.unsure:
         st.warning(f"**I am not sure this is one of the {len(loaded.classes)} things I know.** "
                    f"This picture scores {pred.score:.3g} on my 'is it one of my classes' score, below "
