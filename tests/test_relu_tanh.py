@@ -60,6 +60,34 @@ def test_the_grid_picks_the_lr_that_reaches_the_target_first(data):
     assert race.to_dict() == ExperimentResult.from_dict(json.loads(json.dumps(race.to_dict()))).to_dict()
 
 
+def test_an_interrupted_seed_goes_on_where_it_stopped(data, tmp_path):
+    """A full-preset seed outlasts a session: stopped mid-grid and run again with the same
+    checkpoint, it ends exactly where one uninterrupted run ends (the reference: that run)."""
+    cfg = replace(FAST, lrs={"relu": (0.02, 0.05), "tanh": (0.05, 0.1)}, stop_at_target=False,
+                  whole_grid=True, epochs=2.0)
+
+    def counting(limit=None):
+        steps = []  # should_stop is asked once before every step
+        return steps, lambda: len(steps.append(1) or steps) > (limit or 10**9)
+
+    steps, go_on = counting()
+    whole = run_relu_tanh(cfg, data, should_stop=go_on)
+    ckpt = tmp_path / "seed0.pt"
+    _, stop = counting(limit=len(steps) * 5 // 8)  # inside the tanh grid: ReLU's grid is half the steps
+    assert run_relu_tanh(cfg, data, checkpoint=ckpt, should_stop=stop).stopped and ckpt.is_file()
+    rest, go_on = counting()
+    later = run_relu_tanh(cfg, data, checkpoint=ckpt, should_stop=go_on)
+    assert not later.stopped and not ckpt.exists()  # a finished seed leaves nothing behind
+    assert len(rest) < len(steps) // 2  # neither the ReLU grid nor the tanh rounds saved were redone
+    assert later.grid == whole.grid and later.epochs_to_target == whole.epochs_to_target
+    assert {n: c.train_error for n, c in later.curves.items()} == {n: c.train_error for n, c in whole.curves.items()}
+    # a checkpoint of other settings is not taken for this run's: seed 1 starts afresh
+    _, stop = counting(limit=len(steps) * 5 // 8)
+    run_relu_tanh(cfg, data, checkpoint=ckpt, should_stop=stop)
+    assert run_relu_tanh(replace(cfg, seed=1), data, checkpoint=ckpt).grid == \
+        run_relu_tanh(replace(cfg, seed=1), data).grid
+
+
 def _result(ratio=None, bound=None, relu=2.0):
     return ExperimentResult("relu-tanh", {}, {}, epochs_to_target={"relu": relu, "tanh": None},
                             ratio=ratio, ratio_lower_bound=bound)

@@ -14,6 +14,8 @@ as it ends, so a long reference can run across sessions.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import platform
 import shlex
@@ -22,7 +24,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from alexnet.data import DATA_ENV, default_data_dir
+from alexnet.data import DATA_ENV, cache_dir, default_data_dir
 
 from .registry import EXPERIMENTS, preset
 from .job import read_json, worker, write_json_atomic
@@ -78,6 +80,13 @@ def _load(data_dir: str, experiment: str, skip_bad: bool = False):
     return train, test
 
 
+def partial_file(experiment: str, cfg) -> Path:
+    """Where a seed of a resumable experiment keeps its state until it ends: in the cache
+    folder, named by its settings, so the same command run again goes on from there."""
+    digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    return cache_dir() / "experiments" / f"{experiment}-seed{cfg.seed}-{digest}.pt"
+
+
 def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after_each=None):
     """Run one experiment per seed with a tqdm bar each; returns the results.
 
@@ -96,7 +105,9 @@ def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after
                                 f"err {p['train_error']:.3f}")
 
         c = replace(cfg, seed=seed)
-        r = EXPERIMENTS[experiment].run(c, train, test, progress)
+        e = EXPERIMENTS[experiment]
+        r = (e.run(c, train, test, progress, checkpoint=partial_file(experiment, c)) if e.resumable
+             else e.run(c, train, test, progress))
         bar.n = 1000
         bar.close()
         results.append(r)

@@ -35,6 +35,7 @@ class Experiment:
     summary: Callable  # (results over seeds) -> dict of the experiment's own figures (runs.stats)
     needs_test: bool = False  # whether ``run`` reads the CIFAR-10 test set
     claims: tuple = ()  # the papers' claims its runs measure (claims.Claim), for the Paper claims page
+    resumable: bool = False  # ``run`` takes ``checkpoint=path`` and goes on from there (a seed takes hours)
 
 
 EXPERIMENTS: dict[str, Experiment] = {}

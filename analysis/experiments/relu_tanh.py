@@ -21,8 +21,12 @@ shows the ratio across its whole grid). Results made with the earlier rule
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
+
+from alexnet.checkpoint import CheckpointError, load_checkpoint, save_atomic
 
 from .claims import Claim, measure
 from .config import ExperimentConfig, FourLayerCNN, initial_state
@@ -86,22 +90,33 @@ def _outcome(t: _Trainer) -> Outcome:
     return Outcome(t.reached(), final_error(t.curve.epochs, t.curve.train_error), t.curve.diverged)
 
 
-def _grid(name, cfg, state, images, labels, inputs, should_stop, on_record) -> tuple[_Trainer, dict]:
+def _grid(name, cfg, state, images, labels, inputs, should_stop, on_record, saved=None,
+          save=None) -> tuple[_Trainer, dict]:
     """Every lr of ``cfg.lrs[name]`` from the same weights, a record at a time, until
-    the target or the cap (or, unless ``whole_grid``, until one lr has reached the target)."""
+    the target or the cap (or, unless ``whole_grid``, until one lr has reached the target).
+    ``saved``: the trainers' states from ``save(trainers)``, called after every round, to
+    go on from there."""
     trainers = []
-    for lr in cfg.lrs[name]:
+    for i, lr in enumerate(cfg.lrs[name]):
         net = FourLayerCNN(name, cfg.widths, lrn=cfg.lrn)
         net.load_state_dict(state)
         trainers.append(_Trainer(name, net, lr, images, labels, cfg, inputs))
-    spe, k = trainers[0].steps_per_epoch, 0
-    while not all(t.done or t.epoch >= cfg.epochs - 1e-9 for t in trainers):
+        if saved:
+            trainers[-1].restore(saved[i])
+    spe = trainers[0].steps_per_epoch
+    k = max(t.step for t in trainers) // cfg.record_every  # rounds done (0, or those saved)
+
+    def finished() -> bool:  # unless whole_grid, once one lr got there the others cannot win
+        return (all(t.done or t.epoch >= cfg.epochs - 1e-9 for t in trainers)
+                or (not cfg.whole_grid and any(t.reached() is not None for t in trainers)))
+
+    while not finished():
         k += 1
         until = min(cfg.epochs, k * cfg.record_every / spe)
         for t in trainers:
             t.train_until(until, should_stop, on_record)
-        if not cfg.whole_grid and any(t.reached() is not None for t in trainers):
-            break  # the others have trained as far and not got there: none can win now
+        if save is not None:
+            save(trainers)
     outcomes = {t.curve.lr: _outcome(t) for t in trainers}
     best = fastest(outcomes)
     return next(t for t in trainers if t.curve.lr == best), {t.curve.lr: t for t in trainers}
@@ -133,14 +148,35 @@ def _swept(name, cfg, state, images, labels, inputs, should_stop, on_record):
     return best, {str(k): v for k, v in scores.items()}
 
 
-def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=None) -> ExperimentResult:
+def _partial(checkpoint, cfg: ExperimentConfig) -> dict:
+    """{net: trainer states} saved by an interrupted run of ``cfg`` at ``checkpoint``, or {}."""
+    if checkpoint is None or not Path(checkpoint).is_file():
+        return {}
+    try:
+        doc = load_checkpoint(checkpoint)
+    except CheckpointError as e:
+        print(f"note: {e}; starting this seed afresh", file=sys.stderr)
+        return {}
+    return doc["grids"] if doc.get("config") == cfg.to_dict() else {}
+
+
+def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=None,
+                  checkpoint=None) -> ExperimentResult:
     """AK Fig. 1: each activation's grid from the same weights; the winners' epochs to the target.
 
     ``data``: CIFAR-10 training TensorDataset (uint8). ``progress(dict)`` gets the
     partial result after every record; ``should_stop()`` ends the run early
-    (the result then has ``stopped=True``).
+    (the result then has ``stopped=True``). ``checkpoint``: a file the grids' state is
+    saved to after every round and resumed from (a full-preset seed takes hours on a
+    CPU, longer than a session); it is removed when the run ends.
     """
     cfg = config.validate()
+    saved = _partial(checkpoint, cfg)
+
+    def save(name, trainers) -> None:
+        saved[name] = [t.state() for t in trainers]
+        save_atomic({"config": cfg.to_dict(), "grids": saved}, checkpoint)
+
     _check_data(data, "training")
     t0, should_stop = time.time(), should_stop or (lambda: False)
     images, labels = _subset(data.images, data.labels, cfg.subset, cfg.seed)
@@ -174,7 +210,8 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
                 best.train_until(cfg.epochs, should_stop, on_record)
                 done["epochs"] += (len(cfg.lrs[name]) - 1) * cfg.sweep_epochs + cfg.epochs
             else:
-                best, trainers = _grid(name, cfg, state, images, labels, inputs, should_stop, on_grid_record)
+                best, trainers = _grid(name, cfg, state, images, labels, inputs, should_stop, on_grid_record,
+                                       saved.get(name), (lambda ts, n=name: save(n, ts)) if checkpoint else None)
                 result.grid[name] = {str(lr): _grid_entry(t) for lr, t in trainers.items()}
                 done["epochs"] += len(cfg.lrs[name]) * cfg.epochs
             result.curves[name] = best.curve
@@ -187,6 +224,8 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
     elif r and "tanh" in result.epochs_to_target and not result.stopped:
         result.ratio_lower_bound = cfg.epochs / r
     result.seconds = time.time() - t0
+    if checkpoint is not None and not result.stopped:
+        Path(checkpoint).unlink(missing_ok=True)
     return result
 
 
@@ -234,5 +273,6 @@ def summary(results) -> dict:
 register_experiment(Experiment(
     "relu-tanh", "ReLU vs tanh (AK Fig. 1)", "Training error, ReLU vs tanh",
     "AK 3.1: ReLUs reach 25% training error about **6x** faster (in epochs) than tanh",
-    lambda cfg, train, test, progress=None, should_stop=None: run_relu_tanh(cfg, train, progress, should_stop),
-    PRESETS, "relu_tanh_reference.json", summary, claims=(CLAIM,)))
+    lambda cfg, train, test, progress=None, should_stop=None, checkpoint=None: run_relu_tanh(
+        cfg, train, progress, should_stop, checkpoint),
+    PRESETS, "relu_tanh_reference.json", summary, claims=(CLAIM,), resumable=True))

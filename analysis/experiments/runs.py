@@ -134,6 +134,25 @@ class _Trainer:
     def reached(self) -> float | None:
         return epochs_to_target(self.curve.epochs, self.curve.train_error, self.cfg.target_error)
 
+    def state(self) -> dict:
+        """Everything ``train_until`` reads and writes: a trainer restored from it goes on
+        exactly as if it had never stopped (same weights, momentum, data order, curve)."""
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "curve": asdict(self.curve),
+                "step": self.step, "window": list(self.window), "wrong_seen": list(self.wrong_seen),
+                "done": self.done, "order": self.order,
+                "gen": None if self.gen is None else self.gen.get_state()}
+
+    def restore(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.curve = Curve(**state["curve"])
+        self.step, self.done, self.order = state["step"], state["done"], state["order"]
+        self.window, self.wrong_seen = list(state["window"]), list(state["wrong_seen"])
+        self.gen = None
+        if state["gen"] is not None:
+            self.gen = torch.Generator()
+            self.gen.set_state(state["gen"])
+
     def train_until(self, until_epoch: float, should_stop, on_record) -> None:
         cfg, net = self.cfg, self.net
         last = math.ceil(round(until_epoch * self.steps_per_epoch, 6))
