@@ -131,8 +131,8 @@ def run_section(experiment: str) -> None:
             else "a short sweep picks one")
     st.caption(f"Learning rates tried per net: {cfg.lrs} ({rule} when there are several); inputs "
                f"{cfg.inputs}, init {cfg.init} (std {', '.join(map(str, cfg.init_stds)) or cfg.init_std}), "
-               f"batch {cfg.batch_size}. The quick preset takes about a minute on two cores; the full "
-               "one, hours.")
+               f"batch {cfg.batch_size}. The quick presets take 10-35 s on two idle cores (longer while "
+               "other work runs); the full ones, minutes to hours a seed.")
     st.caption(INPUTS_NOTE)
     if note:
         st.caption(note)
