@@ -92,6 +92,9 @@ def test_every_page_shows_results_over_a_class_folder(app, setup):
             assert any("torchvision ships no training snapshots" in t for t in texts(at, "info"))
         elif name == "correspondence":
             assert len(at.dataframe) == 2
+        elif name == "transfer":  # the sidebar's folder, with its class folders, is the default
+            assert at.text_input(key="tr_folder").value == str(setup["classes"])
+            assert any(t.startswith("3 classes, ") for t in texts(at)), texts(at)
         elif name == "layer_features":
             at.button(key="lf_run").click().run()
             assert not at.exception and len(at.get("plotly_chart")) == 1

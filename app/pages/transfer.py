@@ -6,7 +6,7 @@ import streamlit as st
 
 from analysis.layer_features import hidden_layers
 from analysis.transfer import ZF_TRANSFER, list_folder, transfer
-from app import inputs, resources
+from app import collection, inputs, resources
 
 st.title("Transfer")
 st.markdown(
@@ -16,10 +16,13 @@ st.markdown(
     "sub-folder of images per class (e.g. Caltech-101, downloaded by you): N images a class "
     "train the classifier on the chosen layer, the rest test it.")
 loaded = inputs.require_model()
+found, _ = collection.current()  # the sidebar's picture folder, when it has class folders
 folder = st.text_input("Image folder (one sub-folder per class)", key="tr_folder",
+                       value=str(found.root) if found is not None and found.labelled else "",
                        placeholder="/home/you/data/caltech101")
 if not folder:
-    st.info("Type the path of a folder on the machine running the app.")
+    st.info("Type the path of a folder on the machine running the app (or choose a picture folder "
+            "with one sub-folder per class in the sidebar).")
     st.stop()
 try:
     classes, files = list_folder(folder)
