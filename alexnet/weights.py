@@ -1,8 +1,8 @@
 """The one weights registry: every model the app, evaluation, analyses and
 benchmarks use is built and loaded here, so no caller remaps keys.
 
-    python -m alexnet.weights list
-    python -m alexnet.weights download imagenet     # needs internet, once (as bash run.sh download imagenet-weights)
+    python -m alexnet.weights list                  # the entries, and which are on this machine
+    bash run.sh download imagenet-weights           # fetches torchvision's (alexnet.download)
 
 One ``Weights`` entry per set of weights (torchvision's ``WeightsEnum``):
 the net it fits (``alexnet.registry``), its file or URL and checksum, its
@@ -13,8 +13,9 @@ list read the entries; ``register_weights`` adds one.
 - ``cifar10``: the two-tower CIFAR-10 AlexNet this project trained and ships
   in ``pretrained/``, checked against the sha256 in its manifest.
 - ``imagenet``: torchvision's ``AlexNet_Weights.IMAGENET1K_V1`` (the
-  single-tower "one weird trick" net), from the torch hub cache, or
-  downloaded when the machine is online and ``download=True``.
+  single-tower "one weird trick" net), from the torch hub cache, where
+  ``alexnet.download`` (the app's button, ``bash run.sh download
+  imagenet-weights``) puts it.
 - any path: a checkpoint written by ``alexnet.train``, or a torchvision-format
   AlexNet state dict.
 """
@@ -22,7 +23,6 @@ list read the entries; ``register_weights`` adds one.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -59,7 +59,7 @@ class Weights:
     preprocessing: prep.Preprocessing
     file: Callable[[], Path]  # where the file lies on this machine
     missing: str  # what the app says when the file is not here (Markdown; ``{path}`` is filled in)
-    url: str | None = None  # where ``download=True`` fetches it from; None: shipped, never fetched
+    url: str | None = None  # where ``alexnet.download`` fetches it from; None: shipped, never fetched
     sha256_prefix: str | None = None  # the checksum, when it is known in advance
     manifest: Path | None = None  # a JSON file holding "file" and the full "sha256" instead
     classes: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None  # None: the checkpoint's
@@ -74,9 +74,8 @@ class Weights:
 
     @property
     def download_command(self) -> str:
-        """The command that fetches these weights, as a user types it in the project folder."""
-        return ("bash run.sh download imagenet-weights" if self.name == "imagenet"  # alexnet/download.py
-                else f".venv/bin/python -m alexnet.weights download {self.name}")
+        """The command that fetches these weights (``alexnet.download``), as a user types it."""
+        return f"bash run.sh download {self.name}-weights"
 
     def missing_note(self) -> str:
         return self.missing.format(path=self.file())
@@ -103,19 +102,9 @@ def cifar10_manifest(manifest=CIFAR10_MANIFEST) -> dict:
     return read_manifest(manifest)
 
 
-def _fetch(w: Weights, path: Path) -> None:
-    """Download only; the file is then loaded with weights_only=True like every other
-    (``load_state_dict_from_url`` would unpickle it with weights_only=False)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(w.url, str(path), hash_prefix=w.sha256_prefix)
-    except Exception as e:
-        raise WeightsUnavailable(f"could not download {w.url} ({type(e).__name__}: {e}). "
-                                 f"Copy {path.name} to {path} by hand.") from None
-
-
-def load_weights(w: Weights, download: bool = False, file=None, manifest=None) -> LoadedModel:
-    """The entry's weights, refused unless their checksum matches; fetched if allowed.
+def load_weights(w: Weights, file=None, manifest=None) -> LoadedModel:
+    """The entry's weights, refused unless their checksum matches (never downloaded here:
+    ``alexnet.download`` fetches, then the file is loaded with weights_only=True like any other).
 
     ``file``/``manifest`` replace the entry's own (tests, an export's output).
     With the entry's ``override_env`` set, that checkpoint is loaded instead (unchecked).
@@ -127,13 +116,11 @@ def load_weights(w: Weights, download: bool = False, file=None, manifest=None) -
     manifest = manifest if manifest is not None else w.manifest
     info = read_manifest(manifest, f"the shipped {w.name} model") if manifest else dict(w.meta)
     if not path.is_file():
-        if not (download and w.url):
-            raise WeightsUnavailable(
-                f"{path} is missing; restore pretrained/ from the repository" if not w.url else
-                f"{w.title} weights are not on this machine. On a machine with internet run "
-                f"`{w.download_command}`, or copy {path.name} "
-                f"({w.meta.get('size', '')}, from {w.url}) to {path}.")
-        _fetch(w, path)
+        raise WeightsUnavailable(
+            f"{path} is missing; restore pretrained/ from the repository" if not w.url else
+            f"{w.title} weights are not on this machine. On a machine with internet run "
+            f"`{w.download_command}`, or copy {path.name} "
+            f"({w.meta.get('size', '')}, from {w.url}) to {path}.")
     if manifest and sha256(path) != info["sha256"]:
         raise CheckpointError(f"{path} does not match the sha256 in its manifest: the file "
                               "is damaged or was replaced. Restore it from the repository.")
@@ -202,16 +189,16 @@ def load_cifar10(file=CIFAR10_FILE, manifest=CIFAR10_MANIFEST) -> LoadedModel:
                         manifest=manifest)
 
 
-def load_imagenet(download: bool = False) -> LoadedModel:
-    """torchvision's ImageNet AlexNet, from the hub cache or (if allowed) the internet."""
-    return load_weights(_WEIGHTS["imagenet"], download)
+def load_imagenet() -> LoadedModel:
+    """torchvision's ImageNet AlexNet, from the hub cache (``bash run.sh download imagenet-weights``)."""
+    return load_weights(_WEIGHTS["imagenet"])
 
 
-def load_model(name_or_path: str, download: bool = False) -> LoadedModel:
+def load_model(name_or_path: str) -> LoadedModel:
     """Load a registry entry (``cifar10``, ``imagenet``, ...) or a checkpoint file by path."""
     known = entries()
     if name_or_path in known:
-        return load_weights(known[name_or_path], download)
+        return load_weights(known[name_or_path])
     if Path(name_or_path).expanduser().exists():
         return load_path(Path(name_or_path).expanduser())
     raise CheckpointError(f"{name_or_path!r} is neither a registry entry "
@@ -226,23 +213,15 @@ def available() -> dict[str, bool]:
 def main(argv=None) -> None:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m alexnet.weights", description="the weights registry")
+    p = argparse.ArgumentParser(prog="python -m alexnet.weights", description="the weights registry "
+                                "(downloads: bash run.sh download imagenet-weights)")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="the registry and what is on this machine")
-    d = sub.add_parser("download", help="fetch weights that are not shipped")
-    d.add_argument("name", choices=[n for n, w in entries().items() if w.url])
-    a = p.parse_args(argv)
-    if a.cmd == "list":
-        ready = available()
-        for name, w in entries().items():
-            print(f"{name:10s} {'ready' if ready[name] else 'missing':8s} {w.description}")
-    else:
-        w = entries()[a.name]
-        try:
-            m = load_weights(w, download=True)
-        except (WeightsUnavailable, CheckpointError) as e:
-            sys.exit(str(e))
-        print(f"ok: {w.file()} ({len(m.classes)} classes)")
+    p.parse_args(argv)
+    ready = available()
+    for name, w in entries().items():
+        print(f"{name:10s} {'ready' if ready[name] else 'missing':8s} {w.description}"
+              + ("" if ready[name] or not w.url else f" (get it: {w.download_command})"))
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def test_torchvision_state_dict_from_a_local_file_gives_imagenet_model(tmp_path)
 def test_imagenet_offline_and_uncached_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(WeightsUnavailable, match="bash run.sh download imagenet-weights"):
-        load_imagenet(download=False)
+        load_imagenet()
 
 
 def test_train_checkpoint_by_path_roundtrips(tmp_path):
@@ -267,35 +267,27 @@ def test_a_corrupt_manifest_is_refused_with_how_to_restore_it(tmp_path, monkeypa
 
 
 def test_imagenet_download_is_loaded_weights_only(tmp_path, monkeypatch):
-    """The download lands in the hub cache, and is then read like any other file."""
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # not created yet
+    """What the download command leaves in the hub cache is then read like any other file:
+    a hostile mirror's pickle runs no code (the download itself: tests/test_download.py)."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url",
                         lambda *a, **k: pytest.fail("load_state_dict_from_url unpickles unsafely"))
-    marker, calls = tmp_path / "pwned", []
-
-    def fake_download(url, dst, hash_prefix=None, progress=True):
-        calls.append((url, Path(dst), hash_prefix))
-        torch.save({"features.0.weight": _Evil(marker)}, dst)  # a hostile mirror
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
-    monkeypatch.setattr(weights, "sha256", lambda path: "7be5be79" + "0" * 56)  # passes the check
+    marker = tmp_path / "pwned"
     path = tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
-    msg = _refusal(path, lambda p: load_imagenet(download=True))
-    assert calls == [("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", path, "7be5be79")]
+    path.parent.mkdir(parents=True)
+    torch.save({"features.0.weight": _Evil(marker)}, path)  # as the mirror served it
+    monkeypatch.setattr(weights, "sha256", lambda path: "7be5be79" + "0" * 56)  # passes the check
+    msg = _refusal(path, lambda p: load_imagenet())
     _assert_kind(msg, "code")
     assert not marker.exists()
 
 
-def test_imagenet_download_failure_says_how_to_copy_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+def test_every_downloadable_entry_names_a_download_that_exists():
+    from alexnet.download import WHAT
 
-    def offline(*a, **k):
-        raise OSError("Network is unreachable")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(WeightsUnavailable, match="could not download .*Network is unreachable.* "
-                                                 "Copy alexnet-owt-7be5be79.pth to "):
-        load_imagenet(download=True)
+    for w in weights.entries().values():
+        if w.url:
+            assert w.download_command.split()[-1] in WHAT, w.download_command
 
 
 @shipped
