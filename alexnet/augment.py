@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 from .checkpoint import save_atomic
-from .data import IMAGENET_MEAN, IMAGENET_STD, cache_dir, ten_crop
+from .crops import ten_crop
+from .data import IMAGENET_MEAN, IMAGENET_STD, cache_dir
 from .unreadable import ReadableOnly, collate, report, why
 
 RESIZE = 256  # AK 2: shorter side, then the central 256x256 patch

@@ -1,4 +1,4 @@
-"""Data: CIFAR-10 and ImageNet-style folders, the paper's augmentation, 10-crop.
+"""Data: CIFAR-10 and ImageNet-style folders, decoded, normalised and batched (the crops: ``crops``).
 
 Small datasets (CIFAR-10) are decoded once into a uint8 tensor, cached on
 disk, and augmented a whole batch at a time in torch. Large folders
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .checkpoint import save_atomic
+from .crops import random_crop_flip
 from .unreadable import open_rgb, report, why
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -248,25 +248,6 @@ def standardise(images: torch.Tensor, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> tor
     return (images - m) / s
 
 
-def random_crop_flip(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """CIFAR-scale AK 4.1: random crops of a zero-padded image, and mirror images.
-
-    Takes and returns a (N, C, H, W) batch; one gather, no Python loop.
-    """
-    n, c, h, w = images.shape
-    padded = F.pad(images, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    flip = torch.rand(n, generator=generator) < 0.5
-    rows = (dy[:, None] + torch.arange(h)[None]).to(images.device)  # (N, H)
-    cols = torch.arange(w)[None].expand(n, w)
-    cols = torch.where(flip[:, None], w - 1 - cols, cols) + dx[:, None]  # (N, W)
-    cols = cols.to(images.device)
-    idx_n = torch.arange(n, device=images.device)[:, None, None, None]
-    idx_c = torch.arange(c, device=images.device)[None, :, None, None]
-    return padded[idx_n, idx_c, rows[:, None, :, None], cols[:, None, None, :]]
-
-
 class BatchIterator:
     """Shuffled, augmented batches of a TensorDataset; the same seed and epoch
     give the same batches, so a resumed run sees exactly what it would have.
@@ -318,31 +299,6 @@ class BatchIterator:
             if self.train:
                 x = random_crop_flip(x, g)
             yield normalize(x, self.mean, self.std), self.data.labels[idx]
-
-
-def ten_crop(images: torch.Tensor, size: int) -> torch.Tensor:
-    """AK 4.1 test: 4 corners + centre and their mirrors, (N, C, H, W) -> (N, 10, C, s, s).
-
-    Order: top-left, top-right, bottom-left, bottom-right, centre, then the
-    same five of the horizontally flipped image (torchvision's ``TenCrop``).
-    """
-    from torchvision.transforms.v2 import functional as TF
-
-    if min(images.shape[-2:]) < size:
-        raise ValueError(f"images of {tuple(images.shape[-2:])} are smaller than the crop {size}")
-    return torch.stack(TF.ten_crop(images, [size, size]), dim=1)
-
-
-def cifar_ten_crop(images: torch.Tensor, pad: int = 2, fill=None) -> torch.Tensor:
-    """CIFAR-scale 10-crop: the crops of a padded 32x32 image (train-time geometry).
-
-    Training pads uint8 images with black; for batches that are already
-    normalised pass ``fill`` = the normalised black, ``-mean / std`` per channel.
-    """
-    if fill is None:
-        return ten_crop(F.pad(images, (pad, pad, pad, pad)), images.shape[-1])
-    f = torch.as_tensor(fill, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
-    return ten_crop(F.pad(images - f, (pad, pad, pad, pad)) + f, images.shape[-1])
 
 
 def normalised_black(mean=CIFAR10_MEAN, std=CIFAR10_STD) -> tuple[float, ...]:

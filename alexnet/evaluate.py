@@ -83,7 +83,8 @@ def _folder_batches(loaded, data_dir, batch_size: int, limit: int, workers: int,
 
 
 def main(argv=None) -> None:
-    from .data import BatchIterator, cifar_ten_crop, load_cifar10, normalised_black, ten_crop
+    from .crops import cifar_ten_crop, ten_crop
+    from .data import BatchIterator, load_cifar10, normalised_black
     from .weights import load_model
 
     p = argparse.ArgumentParser(prog="python -m alexnet.evaluate", description=__doc__.splitlines()[0])

@@ -23,7 +23,8 @@ import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .colour import tower_split_test, tower_summary
-from .data import BatchIterator, cifar_ten_crop, hold_out, load_cifar10, normalised_black
+from .crops import cifar_ten_crop
+from .data import BatchIterator, hold_out, load_cifar10, normalised_black
 
 from .evaluate import evaluate
 from .configs import config_from_dict, net_from_config

@@ -5,7 +5,7 @@ Single crop uses the weights' own preprocessing (``LoadedModel.preprocess``).
 from a slightly larger picture and averages the ten softmax outputs, as AK
 did at test time: ImageNet crops 224 from the 256x256 centre; CIFAR crops 32
 from the 32x32 image padded by 2 black pixels each side, the geometry the
-CIFAR net was trained on (``alexnet.data.random_crop_flip`` pads uint8 zeros).
+CIFAR net was trained on (``alexnet.crops.random_crop_flip`` pads uint8 zeros).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import cifar_ten_crop, normalize, ten_crop
+from .crops import cifar_ten_crop, ten_crop
+from .data import normalize
 from .weights import LoadedModel
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from alexnet.data import random_crop_flip
+from alexnet.crops import random_crop_flip
 from analysis.experiments import Curve, ExperimentResult
 from analysis.experiments import augmentation, dropout, layer_removal, lrn, pooling, towers
 from analysis.experiments.arms import ALEXNET_BASE, run_arms, shared_start

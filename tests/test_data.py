@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from alexnet.augment import FolderStream, PCALighting, open_image_folder, pca_basis, train_transform
-from alexnet.data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, BatchIterator, cifar_ten_crop,
-                          load_cifar10, normalised_black, random_crop_flip, ten_crop)
+from alexnet.crops import cifar_ten_crop, random_crop_flip, ten_crop
+from alexnet.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, BatchIterator, load_cifar10, normalised_black
 
 from tests.synthetic_data import class_image, make_image_folder
 

@@ -8,7 +8,7 @@ from the same weights, on the same images in the same order:
 - ``crop-flip``: AK's 224 crops of 256 images and their mirrors, at CIFAR
   scale: crops of the image padded by 4 pixels (shifts of up to 4 of 32
   pixels, the paper's 32 of 256) and a mirror half the time
-  (``alexnet.data.random_crop_flip``);
+  (``alexnet.crops.random_crop_flip``);
 - ``crop-flip-pca``: the same crops and flips (the same draws), then AK's
   colour noise: to every pixel of an image add ``V (alpha * lam)``, V and lam
   the eigenvectors and eigenvalues of the training images' 3x3 RGB
@@ -24,7 +24,7 @@ from dataclasses import replace
 
 import torch
 
-from alexnet.data import random_crop_flip
+from alexnet.crops import random_crop_flip
 from alexnet.photo_augment import pca_offsets, rgb_pca
 
 from .arms import ALEXNET_BASE, Arm, alexnet_arm, difference, run_arms, summary

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from alexnet.data import normalize, random_crop_flip
+from alexnet.crops import random_crop_flip
+from alexnet.data import normalize
 from alexnet.step import sgd_step
 
 from .config import ExperimentConfig
