@@ -123,11 +123,12 @@ def compute_layer_features(model, data: TensorDataset, total: int, per_class: in
     return [(r.layer, r.features, r.accuracy.tolist()) for r in rows]
 
 
-def layer_features_defaults(data: TensorDataset) -> dict:
-    """The Layer features page's default settings for ``data`` (fewer images a class where it has fewer)."""
-    pool = min(int(torch.bincount(data.labels).min()), 200)
+def layer_features_settings(labels: torch.Tensor, classes: int) -> tuple[int, dict]:
+    """(the images a class the Layer features page offers for ``labels``: its rarest class's
+    count, at most 200; its default settings there, fewer images a class where there are fewer)."""
+    pool = min(int(torch.bincount(labels, minlength=classes).min()), 200)
     total = min(LAYER_FEATURES["total"], pool)
-    return {**LAYER_FEATURES, "total": total, "per_class": min(LAYER_FEATURES["per_class"], total - 1)}
+    return pool, {**LAYER_FEATURES, "total": total, "per_class": min(LAYER_FEATURES["per_class"], total - 1)}
 
 
 class Store:
@@ -196,7 +197,7 @@ def build(out=SHIPPED) -> dict:
         parts[key("evolution", weights_sha, test_sha, n=n, layer=layer, snapshots=snap_sha)] = \
             compute_evolution(m, snaps, images, layer, mean, std)
         note(f"evolution of {layer} at epochs {[e for e, _ in snaps]}")
-    settings = layer_features_defaults(test)
+    _, settings = layer_features_settings(test.labels, len(test.classes))
     parts[key("layer_features", weights_sha, test_sha, **settings)] = compute_layer_features(
         m, test, **settings, mean=mean, std=std)
     note(f"linear probe on every layer, {settings}")

@@ -33,13 +33,12 @@ if where == "folder":
 else:
     data = inputs.require_cifar(resources.cifar_test)
     labels, classes, what = data.labels, data.classes, "CIFAR-10"
-defaults = page_data.layer_features_defaults(data) if where == "cifar" else page_data.LAYER_FEATURES
+pool, defaults = page_data.layer_features_settings(labels, len(classes))
 a, b, c = st.columns(3)
-pool = min(int(torch.bincount(labels, minlength=len(classes)).min()), 200)
 if pool < 2:
     st.warning("Every class needs at least 2 images: one to train on, one to test.")
     st.stop()
-total = a.slider("Images a class", 2, pool, min(defaults["total"], pool), key="lf_total") if pool > 2 else 2
+total = a.slider("Images a class", 2, pool, defaults["total"], key="lf_total") if pool > 2 else 2
 per_class = (b.slider("Labelled (training) images a class, N", 1, total - 1,
                       min(defaults["per_class"], total - 1), key="lf_n") if total > 2 else 1)
 splits = c.slider("Random splits", 1, 10, defaults["splits"], key="lf_splits")
