@@ -12,6 +12,7 @@ from alexnet.checkpoint import save_atomic
 from alexnet.data import CIFAR10_CLASSES
 from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.weights import CIFAR10_FILE, CIFAR10_OVERRIDE_ENV
+from app.charts import EARLY_CHART
 
 
 def cifar_env(tmp_dir) -> dict:
@@ -74,3 +75,9 @@ def top5(at):
             rows = re.findall(r'class="top5-row" title="([^"]*): ([-+.0-9e]+)"', body)
             return title, [html.unescape(c) for c, _ in rows], [float(v) for _, v in rows]
     return None
+
+
+def plotly_charts(at) -> list:
+    """The page's plotly charts, without the hidden one that only loads plotly early
+    (app.charts.load_plotly_early)."""
+    return [c for c in at.get("plotly_chart") if c.key != EARLY_CHART]

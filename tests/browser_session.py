@@ -134,7 +134,7 @@ def wait_for_top5(page, timeout_ms: float = 240_000) -> int:
 # What each page's first result looks like: bench/bench_pages.py times it, and
 # test_browser.py checks every page shows it on a fresh machine.
 TIMEOUT_MS = 600_000
-CHART = '[data-testid="stPlotlyChart"]'
+CHART = '[data-testid="stPlotlyChart"] >> visible=true'
 IMAGE = '[data-testid="stImage"] img'
 
 

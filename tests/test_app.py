@@ -18,7 +18,7 @@ from alexnet.images import load_image
 from alexnet.weights import load_model
 from analysis.experiments import EXPERIMENTS
 
-from tests.app_fixtures import cifar_env, computed, png_bytes, top5
+from tests.app_fixtures import cifar_env, computed, plotly_charts, png_bytes, top5
 from tests.waiting import PROCESS_BOUND, wait_until
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -41,7 +41,7 @@ def app(env, monkeypatch):
 
 
 def charts(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return [json.loads(c.proto.spec) for c in plotly_charts(at)]
 
 
 def page(at, path):

@@ -18,7 +18,7 @@ from alexnet.images import load_image
 from analysis import page_data
 from app import jobs
 
-from tests.app_fixtures import computed, top5
+from tests.app_fixtures import computed, plotly_charts, top5
 from tests.imagenet_fixtures import accept, class_folder, flat_folder, imagenet_weights, picture
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -85,7 +85,7 @@ def test_every_page_shows_results_over_a_class_folder(app, setup):
         elif name == "neighbours":
             assert len(at.image) == 7 and all("distance" in c for i in at.image[1:] for c in i.captions)
         elif name == "occlusion":
-            assert len(at.get("plotly_chart")) == 4
+            assert len(plotly_charts(at)) == 4
         elif name == "filters":
             assert any("64 conv1 kernels of 11x11 pixels, in one tower" in t for t in texts(at))
         elif name == "evolution":
@@ -97,7 +97,7 @@ def test_every_page_shows_results_over_a_class_folder(app, setup):
             assert any(t.startswith("3 classes, ") for t in texts(at)), texts(at)
         elif name == "layer_features":
             at.button(key="lf_run").click().run()
-            assert not at.exception and len(at.get("plotly_chart")) == 1
+            assert not at.exception and len(plotly_charts(at)) == 1
             assert [r for r in at.dataframe[0].value["layer"]] == [f"act{i}" for i in range(1, 8)]
 
 

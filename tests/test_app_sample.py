@@ -26,7 +26,7 @@ from analysis.layer_features import balanced_subset, layer_accuracy
 from analysis.page_data import SHIPPED
 from app import jobs
 
-from tests.app_fixtures import computed, png_bytes, top5
+from tests.app_fixtures import computed, plotly_charts, png_bytes, top5
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 pytestmark = pytest.mark.skipif(not CIFAR10_FILE.is_file(), reason="the shipped model is not here")
@@ -108,7 +108,7 @@ def test_every_page_shows_results_without_the_dataset(fresh):
 
     # Layer features: the default table is there without pressing Run, as the probe gives it
     visit(at, "app/pages/layer_features.py")
-    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    fig = json.loads(plotly_charts(at)[0].proto.spec)
     pick = balanced_subset(test.labels, 100)
     want = layer_accuracy(loaded.model, normalize(test.images[pick], loaded.mean, loaded.std),
                           test.labels[pick], per_class=30, splits=3)

@@ -15,7 +15,7 @@ from analysis.correspondence import correspondence
 from analysis.filter_quality import filter_quality
 
 # The app and its environment, as the other AppTest files get them.
-from tests.app_fixtures import computed
+from tests.app_fixtures import computed, plotly_charts
 from tests.test_app import app, env, page  # noqa: E402, F401
 
 
@@ -61,13 +61,13 @@ def test_layer_features_page_runs_on_request(app):
     app.slider(key="lf_splits").set_value(2).run()
     app.button(key="lf_run").click().run()
     computed(app)  # the table is page data: computed in the background, kept on disk
-    fig = json.loads(app.get("plotly_chart")[0].proto.spec)
+    fig = json.loads(plotly_charts(app)[0].proto.spec)
     assert fig["data"][0]["x"] == ["act1", "act2", "act3", "act4", "act5", "act6", "act7"]
     assert all(0 <= v <= 100 for v in fig["data"][0]["y"])
     assert any("ZF Table 7" in t.get("name", "") for t in fig["data"])
     app.slider(key="lf_splits").set_value(3).run()
     app.slider(key="lf_splits").set_value(2).run()  # back to a table computed already: no Run needed
-    assert not app.info and app.get("plotly_chart")
+    assert not app.info and plotly_charts(app)
 
 
 def test_transfer_page(app, env, tmp_path):

@@ -125,6 +125,8 @@ def test_a_fresh_home_without_the_dataset_shows_results_on_every_page(browser, t
             body = page.locator("section.main, [data-testid='stMain']").first.inner_text()
             assert not [n for n in NO_DATA if n in body], f"{name} shows a no-data note"
             assert page.locator(EXCEPTION).count() == 0, f"{name} shows an exception"
+            early = page.locator(".st-key-plotly_early")  # app.charts.load_plotly_early
+            assert early.count() == 0 or early.first.is_hidden(), f"{name} shows an empty chart"
             if name in ("Neighbours", "Deconvnet", "Evolution", "Experiments"):
                 assert "embedded sample" in body, name
             page.screenshot(path=str(shots / f"fresh-{path or 'predict'}.png"), full_page=True)

@@ -147,6 +147,7 @@ def run_section(experiment: str) -> None:
 
 
 st.title("Experiments")
+charts.load_plotly_early()
 st.markdown("Claims of AlexNet checked on CIFAR-10 with a small four-layer net "
             "(conv-pool x3 + fc, the accepted stand-in; the paper does not give it). Shipped "
             "results show at once; a live run trains in the background and its curves grow here.")

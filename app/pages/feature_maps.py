@@ -6,9 +6,10 @@ import streamlit as st
 from analysis._layers import feature_layers
 from analysis.attribution import cam_layer
 from analysis.grid import activation_grid
-from app import inputs, resources, tiles, zf_views
+from app import charts, inputs, resources, tiles, zf_views
 
 st.title("Feature maps")
+charts.load_plotly_early()
 st.markdown("Every feature map of one layer for your picture, brightest where the map fires "
             "most, all on one scale. Maps are ranked by their strongest activation, each "
             "tower on its own (the two towers of the paper's net ran on two GPUs, AK 3.2). "

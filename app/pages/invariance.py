@@ -10,6 +10,7 @@ COLUMNS = {"translate": ("Vertical translation", "pixels moved down"),
            "rotate": ("Rotation", "degrees anticlockwise")}
 
 st.title("Invariance")
+charts.load_plotly_early()
 st.markdown("ZF Fig. 5: the picture is moved down, zoomed about its centre and turned, and for "
             "each amount we measure how far the features move from the original's (Euclidean "
             "distance) at layer 1 (after conv1's pooling) and layer 7 (fc7), and the probability "

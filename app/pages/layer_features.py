@@ -11,6 +11,7 @@ from analysis.linear_probe import probe_accuracy
 from app import charts, collection, inputs, jobs, resources
 
 st.title("Layer features")
+charts.load_plotly_early()
 st.markdown(
     "ZF 5.2 kept the ImageNet net fixed and trained a linear classifier on the features of one "
     "layer at a time, with 30 (Caltech-101) or 60 (Caltech-256) labelled images a class: the "

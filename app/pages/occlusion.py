@@ -7,6 +7,7 @@ from analysis.occlusion import DEFAULT_SIZE, DEFAULT_STRIDE, occlusion
 from app import charts, inputs, resources
 
 st.title("Occlusion")
+charts.load_plotly_early()
 st.markdown("A grey square (the dataset's mean colour) covers part of the picture at every "
             "position in turn. Three maps over the square's position, as in ZF Fig. 7: (b) the "
             "total activation of the layer-5 map strongest on the whole picture, (d) the "
