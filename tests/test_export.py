@@ -40,6 +40,11 @@ def test_manifest_has_calibration_unsure_and_shifted(run, tmp_path, monkeypatch)
     t, rule = calibration_of(loaded)
     assert t == m["calibration"]["temperature"]
     assert rule["threshold"] == m["unsure"]["scores"][m["unsure"]["score"]]["threshold"]
+    # the run's departures from AK 5, and only those: He init, 2 epochs, lr 0.01 is the paper's
+    assert [(d["setting"], d["here"]) for d in m["departures_from_ak5"]] == [
+        ("init", "kaiming"), ("epochs", 2), ("schedule", "constant"),
+        ("widths", "8,16,16,16,16,32,32"), ("val_split", 20)]
+    assert "20 training images held out" in m["validation"]
 
 
 def test_run_without_held_out_images_says_so(tmp_path, monkeypatch):
@@ -50,3 +55,5 @@ def test_run_without_held_out_images_says_so(tmp_path, monkeypatch):
            "--threads", "1", "--batch-size", "16", "--epochs", "1", "--schedule", "constant"])
     m = export(tmp_path / "run", data, tmp_path / "pretrained")
     assert "no temperature was fitted" in m["calibration"]["note"] and "unsure" not in m
+    assert "on the 10,000 test images" in m["validation"]
+    assert [d["setting"] for d in m["departures_from_ak5"]] == ["epochs", "schedule", "widths"]
