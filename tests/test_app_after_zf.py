@@ -24,16 +24,17 @@ def test_feature_maps_page_ranks_every_map_per_tower(app):
     computed(app.selectbox(key="fm_layer").set_value("act2").run())  # the top 9 may be computing
     loaded = load_model("cifar10")
     with torch.no_grad():
-        a = loaded.model.forward_until(loaded.preprocess(load_image(data)), "act2")[0]  # (128, 16, 16)
+        a = loaded.model.forward_until(loaded.preprocess(load_image(data)), "act2")[0]  # (C, 16, 16)
     peak = a.flatten(1).amax(1)
+    half = len(peak) // 2  # each tower's maps
     grids = [f for f in charts(app) if f["data"][0]["type"] == "heatmap"]
-    assert [g["layout"]["title"]["text"] for g in grids] == ["act2, tower A: maps 0 to 63",
-                                                            "act2, tower B: maps 64 to 127"]
-    for g, lo in zip(grids, (0, 64)):
+    assert [g["layout"]["title"]["text"] for g in grids] == [f"act2, tower A: maps 0 to {half - 1}",
+                                                            f"act2, tower B: maps {half} to {2 * half - 1}"]
+    for g, lo in zip(grids, (0, half)):
         ids = arr(g["data"][0]["customdata"])
         first_tile = ids[:16, :16]  # the strongest map of the tower comes first
-        assert (first_tile == lo + int(peak[lo:lo + 64].argmax())).all()
-        assert sorted(set(ids.flatten().tolist()) - {-1}) == list(range(lo, lo + 64))
+        assert (first_tile == lo + int(peak[lo:lo + half].argmax())).all()
+        assert sorted(set(ids.flatten().tolist()) - {-1}) == list(range(lo, lo + half))
     strongest = int(peak.argmax())
     assert app.selectbox(key="fm_map_act2").value == strongest
     titles = [f["layout"]["title"]["text"] for f in charts(app)]
