@@ -84,8 +84,11 @@ def _validation(cfg: dict) -> str:
         return (f"The val_* errors in history are on {cfg['val_split']:,} training images held out "
                 f"by --val-split (chosen by seed {cfg['seed']}); the same images fit the temperature "
                 "and the unsure threshold. The test images were seen only by this export.")
+    schedule = cfg.get("schedule", "plateau")
+    steered = ("; the plateau schedule's lr drops watched them, so the test error is not an untouched "
+               "estimate" if schedule == "plateau" else f", which the {schedule} schedule never looks at")
     return ("CIFAR-10 has no validation split: the val_* errors in history are on the 10,000 test "
-            "images, which the one-cycle schedule never looks at.")
+            f"images{steered}.")
 
 
 def _machine() -> str:

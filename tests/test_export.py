@@ -55,5 +55,5 @@ def test_run_without_held_out_images_says_so(tmp_path, monkeypatch):
            "--threads", "1", "--batch-size", "16", "--epochs", "1", "--schedule", "constant"])
     m = export(tmp_path / "run", data, tmp_path / "pretrained")
     assert "no temperature was fitted" in m["calibration"]["note"] and "unsure" not in m
-    assert "on the 10,000 test images" in m["validation"]
+    assert "on the 10,000 test images, which the constant schedule never looks at" in m["validation"]
     assert [d["setting"] for d in m["departures_from_ak5"]] == ["epochs", "schedule", "widths"]
