@@ -75,9 +75,17 @@ def test_upload_gives_five_predictions_matching_the_model(app, env):
     assert any("what the net sees: 32x32" in str(e.proto) for e in app.main if type(e).__name__ == "Image")
     assert any("The 10 classes this model knows: airplane" in c.value for c in app.caption)
     assert app.expander and "how far to trust" in app.expander[0].label
+    assert not plotly_charts(app)  # the landing page needs no plotly until "About" is opened
+    app.session_state["about_model"] = True  # open it
+    app.run()
     shifted = loaded.info.get("shifted_test")  # the shipped manifest's; a test override has none
     said = " ".join(m.value for m in app.markdown)
     assert shifted is None or f"**{shifted['mean_top1_accuracy']:.1%}** on average" in said
+    cal = loaded.info.get("calibration", {})
+    if "reliability_after" in cal:  # the reliability diagram: one bar per non-empty bin
+        (fig,) = charts(app)
+        block = cal["reliability_after"]
+        assert arr(fig["data"][0]["y"]).tolist() == [a for a, n in zip(block["accuracy"], block["count"]) if n]
 
     app.toggle(key="ten_crop").set_value(True).run()
     title, classes, _ = top5(app)
@@ -319,21 +327,39 @@ def _reference_docs(folder):
                           folder / name)
 
 
+def open_tab(app, experiment: str):
+    """Choose ``experiment``'s tab on the Experiments page (only the chosen one is drawn)."""
+    app.session_state["exp_tab"] = EXPERIMENTS[experiment].label
+    return app.run()
+
+
 def test_experiments_page_shows_shipped_results(app, pretrained):
     page(app, "app/pages/experiments.py")
     assert app.title[0].value == "Experiments"
-    missing = [i.value for i in app.info if "not on this machine" in i.value]
-    assert len(missing) == len(EXPERIMENTS) and "relu_tanh_reference.json" in missing[0]
-    assert not charts(app)  # no curves without results
+    for name, experiment in EXPERIMENTS.items():
+        open_tab(app, name)
+        missing = [i.value for i in app.info if "not on this machine" in i.value]
+        assert len(missing) == 1 and experiment.reference_file in missing[0]  # this tab's only
+        assert not charts(app)  # no curves without results
 
     _reference_docs(pretrained)
-    app.run()
+    open_tab(app, "relu-tanh")
     assert not app.exception
     m = {x.label: x.value for x in app.metric}
     # relu reached 25% at epochs 2.5 and 2.0, tanh at 5 and 6: ratios 2 and 3
     assert m["relu: epochs to 25%"] == "2.25 ± 0.35" and m["tanh: epochs to 25%"] == "5.50 ± 0.71"
     # ratios 2 and 3: mean 2.5, sd 0.707, t_{0.975,1} = 12.706: 2.5 -+ 6.35
     assert m["ratio tanh / ReLU"] == "2.5x [-3.9, 8.9]"
+    stale = [c.value for c in app.caption if c.value.startswith("made with other settings")]
+    assert [x.split("--experiments ")[1].split()[0] for x in stale] == ["relu-tanh"]
+    (relu_tanh,) = charts(app)
+    assert len(relu_tanh["data"]) == 4  # two nets, two seeds
+    assert arr(relu_tanh["data"][1]["y"]).tolist() == [0.8, 0.7, 0.6, 0.5, 0.3, 0.25]
+    assert relu_tanh["layout"]["shapes"][0]["y0"] == 0.25  # the 25% line
+
+    open_tab(app, "lrn")
+    m = {x.label: x.value for x in app.metric}
+    assert "ratio tanh / ReLU" not in m  # the other tab is not drawn
     assert m["no-lrn: test error"] == "25.0% ± 7.1%" and m["lrn: test error"] == "18.0% ± 0.0%"
     # LRN - no LRN: -2 and -12 points, mean -7, sd 7.07, half-width 12.706 * 7.07 / sqrt(2) = 63.53
     lrn_claim = [c.value for c in app.caption if c.value.startswith("AK 3.3:")]
@@ -341,11 +367,8 @@ def test_experiments_page_shows_shipped_results(app, pretrained):
     assert lrn_claim[0].endswith("Verdict: **not significant**.")
     # both hand-made references ran ExperimentConfig()'s defaults, not today's full presets
     stale = [c.value for c in app.caption if c.value.startswith("made with other settings")]
-    assert [x.split("--experiments ")[1].split()[0] for x in stale] == ["relu-tanh", "lrn"]
-    relu_tanh, lrn = charts(app)
-    assert len(relu_tanh["data"]) == 4  # two nets, two seeds
-    assert arr(relu_tanh["data"][1]["y"]).tolist() == [0.8, 0.7, 0.6, 0.5, 0.3, 0.25]
-    assert relu_tanh["layout"]["shapes"][0]["y0"] == 0.25  # the 25% line
+    assert [x.split("--experiments ")[1].split()[0] for x in stale] == ["lrn"]
+    (lrn,) = charts(app)
     assert len(lrn["data"]) == 8  # training and test error, two nets, two seeds
 
 
@@ -382,18 +405,22 @@ def test_experiments_page_runs_jobs_and_stops_one(app, pretrained, tmp_path, mon
     """Two real background jobs at once on the 30 fixture images: one runs to the end, one is stopped."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the session's job folders go here
     page(app, "app/pages/experiments.py")
+    open_tab(app, "lrn")
     app.number_input(key="exp_lrn_quick_epochs").set_value(500.0).run()  # long enough to stop
     app.button(key="exp_lrn_start").click().run()
+    open_tab(app, "relu-tanh")
     app.button(key="exp_relu-tanh_start").click().run()  # the quick preset as it is
     jobs = app.session_state["exp_job_relu-tanh"], app.session_state["exp_job_lrn"]
     done, stopped = jobs
     try:
         assert all(str(tmp_path) in str(j.dir) for j in jobs)
-        assert stopped.running() and not app.button(key="exp_lrn_stop").proto.disabled
+        assert stopped.running()
         # The curves appear while they train: once both workers have written some, one rerun shows them.
         wait_until(lambda: _has_curves(done) and _has_curves(stopped), what="curves from both jobs")
-        app.run()
-        assert not app.exception and len(live_chart(app)) == 2
+        for experiment in ("relu-tanh", "lrn"):  # each tab shows its own run's curves
+            open_tab(app, experiment)
+            assert not app.exception and len(live_chart(app)) == 1
+        assert not app.button(key="exp_lrn_stop").proto.disabled
         progress = [p.proto.text for p in app.get("progress")]
         assert any(t.startswith("Running: no-lrn") or t.startswith("Running: lrn") for t in progress), \
             (progress, [e.value for e in app.error])
@@ -404,7 +431,7 @@ def test_experiments_page_runs_jobs_and_stops_one(app, pretrained, tmp_path, mon
         assert app.button(key="exp_lrn_stop").proto.disabled
         assert any("Stopped" in w.value for w in app.warning) and stopped.result() is None
         assert done.wait(PROCESS_BOUND), "the quick relu-tanh job still ran"
-        app.run()
+        open_tab(app, "relu-tanh")
         assert any("Finished" in s.value for s in app.success), [e.value for e in app.error]
     finally:
         for j in jobs:

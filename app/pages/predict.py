@@ -5,6 +5,33 @@ import streamlit as st
 
 from app import charts, inputs, resources
 
+
+def about_model(loaded) -> None:
+    """What the model scored on held-out pictures: test and shifted accuracy, its calibration."""
+    info = loaded.info
+    cal, shifted = info.get("calibration", {}), info.get("shifted_test")
+    test = info.get("test", {})
+    if test:
+        st.markdown(f"- CIFAR-10 test set: **{test['top1_accuracy']:.1%}** top-1 "
+                    f"({test['images']:,} images, one centre crop).")
+    if shifted:
+        worst = min(shifted["shifts"], key=shifted["shifts"].get)
+        st.markdown(f"- The same images shifted as photos differ (zoom, blur, JPEG, colour, "
+                    f"contrast): **{shifted['mean_top1_accuracy']:.1%}** on average; hardest: "
+                    f"{worst} ({shifted['shifts'][worst]:.1%}).")
+    if "temperature" in cal:
+        st.markdown(f"- Probabilities are divided by a temperature of {cal['temperature']:.2f} fitted on "
+                    f"{cal['fitted_on']}. Expected calibration error on the test set: "
+                    f"{cal['test_ece_before']:.1%} before, **{cal['test_ece_after']:.1%}** after.")
+        st.plotly_chart(charts.reliability(cal["reliability_after"], "Reliability on the test set"),
+                        width="stretch", key="reliability_chart")
+        st.caption("Each bar: the pictures the model gave about that top probability, and how often it "
+                   "was right. Bars on the dashed line mean '80% sure' is right 80% of the time.")
+    else:
+        st.markdown("- " + cal.get("note", "These weights carry no calibration: the probabilities "
+                                           "are the raw softmax and may be over-confident."))
+
+
 st.title("Predict")
 st.caption("Upload a picture, take one with the camera, or pick a sample (a CIFAR-10 test image, or "
            "one of your picture folder with another model). The model is chosen in the sidebar.")
@@ -44,26 +71,10 @@ with right:
     st.caption(f"Model: {loaded.name}, input {s}x{s}. The picture is resized so its shorter side "
                f"fits, then centre-cropped to a square.")
 
-with st.expander("About this model: how far to trust these numbers"):
-    info = loaded.info
-    cal, shifted = info.get("calibration", {}), info.get("shifted_test")
-    test = info.get("test", {})
-    if test:
-        st.markdown(f"- CIFAR-10 test set: **{test['top1_accuracy']:.1%}** top-1 "
-                    f"({test['images']:,} images, one centre crop).")
-    if shifted:
-        worst = min(shifted["shifts"], key=shifted["shifts"].get)
-        st.markdown(f"- The same images shifted as photos differ (zoom, blur, JPEG, colour, "
-                    f"contrast): **{shifted['mean_top1_accuracy']:.1%}** on average; hardest: "
-                    f"{worst} ({shifted['shifts'][worst]:.1%}).")
-    if "temperature" in cal:
-        st.markdown(f"- Probabilities are divided by a temperature of {cal['temperature']:.2f} fitted on "
-                    f"{cal['fitted_on']}. Expected calibration error on the test set: "
-                    f"{cal['test_ece_before']:.1%} before, **{cal['test_ece_after']:.1%}** after.")
-        st.plotly_chart(charts.reliability(cal["reliability_after"], "Reliability on the test set"),
-                        width="stretch", key="reliability_chart")
-        st.caption("Each bar: the pictures the model gave about that top probability, and how often it "
-                   "was right. Bars on the dashed line mean '80% sure' is right 80% of the time.")
-    else:
-        st.markdown("- " + cal.get("note", "These weights carry no calibration: the probabilities "
-                                           "are the raw softmax and may be over-confident."))
+# Drawn only when opened ("rerun" expander): its reliability chart would otherwise make a
+# fresh browser fetch and start plotly (about a second on two cores) on the landing page.
+about = st.expander("About this model: how far to trust these numbers", key="about_model",
+                    on_change="rerun")
+if about.open:
+    with about:
+        about_model(loaded)
