@@ -18,10 +18,10 @@ def load_plotly_early() -> None:
     """Have the browser fetch and start plotly's code (4.7 MB) now, while the page computes:
     an empty chart nobody sees, drawn before anything slow. A fresh browser otherwise asks
     for that code only when the first real chart arrives, and the page waits about 1.5 s
-    more for it. Call it on every page whose first result is a plotly chart: first thing, or
-    on a page that asks for a picture, right after it has one. Before that, starting plotly
-    (about a second of the browser's time on two cores) would hold up the picture uploader
-    instead of overlapping the page's computing."""
+    more for it. Call it first on every page whose first result is a plotly chart. (On a
+    page that asks for a picture, starting plotly only once the picture is there was no
+    faster even for an upload made the instant the uploader showed; for a person, who takes
+    seconds to choose a file, plotly is ready by then.)"""
     with st.container(key="plotly_early"):
         st.html("<style>.st-key-plotly_early{display:none}</style>")
         st.plotly_chart(go.Figure(layout=dict(height=20, margin=dict(l=0, r=0, t=0, b=0))),

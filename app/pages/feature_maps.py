@@ -9,6 +9,7 @@ from analysis.grid import activation_grid
 from app import charts, inputs, resources, tiles, zf_views
 
 st.title("Feature maps")
+charts.load_plotly_early()
 st.markdown("Every feature map of one layer for your picture, brightest where the map fires "
             "most, all on one scale. Maps are ranked by their strongest activation, each "
             "tower on its own (the two towers of the paper's net ran on two GPUs, AK 3.2). "
@@ -16,7 +17,6 @@ st.markdown("Every feature map of one layer for your picture, brightest where th
 loaded = inputs.require_model()
 model = loaded.model
 image = inputs.require_image("fm")
-charts.load_plotly_early()  # once there is a picture: see its docstring
 layers = list(feature_layers(model))
 layer = st.selectbox("Layer", layers, index=layers.index(cam_layer(model)), key="fm_layer")
 

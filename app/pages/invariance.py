@@ -10,6 +10,7 @@ COLUMNS = {"translate": ("Vertical translation", "pixels moved down"),
            "rotate": ("Rotation", "degrees anticlockwise")}
 
 st.title("Invariance")
+charts.load_plotly_early()
 st.markdown("ZF Fig. 5: the picture is moved down, zoomed about its centre and turned, and for "
             "each amount we measure how far the features move from the original's (Euclidean "
             "distance) at layer 1 (after conv1's pooling) and layer 7 (fc7), and the probability "
@@ -18,7 +19,6 @@ st.markdown("ZF Fig. 5: the picture is moved down, zoomed about its centre and t
             "translation and scale but not rotation. Uncovered pixels are the dataset's mean colour.")
 loaded = inputs.require_model()
 image = inputs.require_image("invariance")
-charts.load_plotly_early()  # once there is a picture: see its docstring
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -7,6 +7,7 @@ from analysis.occlusion import DEFAULT_SIZE, DEFAULT_STRIDE, occlusion
 from app import charts, inputs, resources
 
 st.title("Occlusion")
+charts.load_plotly_early()
 st.markdown("A grey square (the dataset's mean colour) covers part of the picture at every "
             "position in turn. Three maps over the square's position, as in ZF Fig. 7: (b) the "
             "total activation of the layer-5 map strongest on the whole picture, (d) the "
@@ -14,7 +15,6 @@ st.markdown("A grey square (the dataset's mean colour) covers part of the pictur
             "picks with the square there.")
 loaded = inputs.require_model()
 image = inputs.require_image("occlusion")
-charts.load_plotly_early()  # once there is a picture: see its docstring
 side = loaded.input_size
 left, right = st.columns(2)
 size = left.slider("Square side (pixels)", 2, side // 2, DEFAULT_SIZE.get(side, side // 7),
