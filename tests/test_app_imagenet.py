@@ -98,7 +98,7 @@ def test_every_page_shows_results_over_a_class_folder(app, setup):
         elif name == "layer_features":
             at.button(key="lf_run").click().run()
             assert not at.exception and len(plotly_charts(at)) == 1
-            assert [r for r in at.dataframe[0].value["layer"]] == [f"act{i}" for i in range(1, 8)]
+            assert [r for r in at.table[0].value["layer"]] == [f"act{i}" for i in range(1, 8)]
 
 
 def test_predict_shows_imagenet_classes_and_ten_crops_at_224(app):
