@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .data import IMAGE_SUFFIXES
+from .data import IMAGE_SUFFIXES, class_folders, picture_files
 from .images import READABLE, ImageError, load_image
 
 COLLECTION_ENV = "ALEXNET_IMAGES"  # the folder the app reads until one is chosen in its sidebar
@@ -72,11 +72,6 @@ class Collection:
         return T.Compose(preprocessing.steps()[:-2])(image)  # ToImage, Resize, CenterCrop
 
 
-def _pictures(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
-
-
 def scan_folder(folder, max_images: int = MAX_IMAGES) -> Collection:
     """List the pictures in ``folder`` (flat, or one sub-folder per class). Raises
     FileNotFoundError or ValueError with a message saying what to give instead."""
@@ -86,9 +81,9 @@ def scan_folder(folder, max_images: int = MAX_IMAGES) -> Collection:
                                 "(straight in it, or one sub-folder per class)")
     root = root.resolve()
     try:
-        subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        found = [(p, c) for c, d in enumerate(subs) for p in _pictures(d)]
-        loose = _pictures(root)
+        subs = class_folders(root)
+        found = [(p, c) for c, d in enumerate(subs) for p in picture_files(d)]
+        loose = picture_files(root)
     except OSError as e:
         raise FileNotFoundError(f"{root} cannot be read ({e.strerror}): check its permissions") from None
     classes = tuple(d.name for d in subs if any(p.parent == d for p, _ in found))

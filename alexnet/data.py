@@ -58,14 +58,30 @@ class TensorDataset:
         return len(self.labels)
 
 
+def visible(entry: Path) -> bool:
+    """Not hidden: ``.ipynb_checkpoints/``, macOS's ``._photo.jpg`` and ``.DS_Store`` are not data."""
+    return not entry.name.startswith(".")
+
+
+def class_folders(root: Path) -> list[Path]:
+    """The sub-folders of ``root`` that can be classes, sorted by name (hidden ones left out)."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and visible(p))
+
+
+def picture_files(folder: Path) -> list[Path]:
+    """The pictures straight in ``folder`` (by suffix, ``IMAGE_SUFFIXES``), sorted; hidden files
+    left out. The one rule every folder reader here (datasets, picture folders, transfer) uses."""
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and visible(p) and p.is_file())
+
+
 def _folder_listing(root: Path) -> tuple[tuple[str, ...], list[tuple[Path, int]]]:
     if not root.is_dir():
         raise FileNotFoundError(
             f"data folder {root} does not exist. Give a folder in ImageFolder layout "
             "(one sub-folder per class, images inside), e.g. --data-dir ~/data/cifar10")
-    classes = tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
-    files = [(p, i) for i, c in enumerate(classes) for p in sorted((root / c).iterdir())
-             if p.suffix.lower() in IMAGE_SUFFIXES]
+    classes = tuple(p.name for p in class_folders(root))
+    files = [(p, i) for i, c in enumerate(classes) for p in picture_files(root / c)]
     if not files:
         found = "it is empty" if not any(root.iterdir()) else "no images found there"
         raise FileNotFoundError(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from alexnet.data import IMAGE_SUFFIXES
+from alexnet.data import class_folders, picture_files
 from alexnet.images import ImageError, load_image
 
 from ._layers import check_layer
@@ -46,14 +46,14 @@ def list_folder(folder, max_per_class: int | None = None, seed: int = 0) -> tupl
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder: give a folder with one sub-folder of images per class")
-    classes = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")))
+    classes = tuple(p.name for p in class_folders(root))
     if len(classes) < 2:
         raise ValueError(f"{root} has {len(classes)} class folder(s): a classifier needs at least 2 "
                          "(one sub-folder of images per class)")
     g = torch.Generator().manual_seed(seed)
     files = []
     for label, name in enumerate(classes):
-        found = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        found = picture_files(root / name)
         if max_per_class is not None and len(found) > max_per_class:
             keep = torch.randperm(len(found), generator=g)[:max_per_class].sort().values.tolist()
             found = [found[i] for i in keep]

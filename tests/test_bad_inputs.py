@@ -263,6 +263,28 @@ def test_an_empty_class_folder_is_named(tmp_path):
         load_image_folder(data / "train")
 
 
+def test_hidden_junk_copied_along_with_a_folder_is_not_data(tmp_path):
+    """Jupyter's checkpoint folder and macOS's ``._`` twins and .DS_Store (not pictures, though
+    named like them) are left out by every folder reader: dataset, picture folder, transfer."""
+    from alexnet.collection import scan_folder
+    from analysis.transfer import list_folder
+
+    data = make_image_folder(tmp_path / "d", classes=3, per_class=2, splits=("train",)) / "train"
+    clean = load_image_folder(data)
+    (data / ".ipynb_checkpoints").mkdir()  # would be an empty fourth class
+    (data / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    for c in ("class0", "class1"):
+        (data / c / "._0.png").write_bytes(b"\0\5\26\7 AppleDouble")  # unreadable if listed
+    got = load_image_folder(data)
+    assert got.classes == clean.classes == ("class0", "class1", "class2")
+    assert torch.equal(got.images, clean.images) and torch.equal(got.labels, clean.labels)
+    found = scan_folder(data)
+    assert found.classes == clean.classes and len(found.files) == 6
+    assert not any("/." in f or f.startswith(".") for f in found.files)
+    classes, files = list_folder(data)
+    assert classes == clean.classes and len(files) == 6 and not any(p.name.startswith(".") for p, _ in files)
+
+
 def test_a_streamed_folder_without_class_folders_says_so(tmp_path):
     (tmp_path / "d" / "val").mkdir(parents=True)
     weights = checkpoint(tmp_path / "net.pt", variant="imagenet", classes=("a", "b"))
