@@ -91,6 +91,6 @@ fig.update_layout(font=charts.FONT, height=380, yaxis=dict(title="test accuracy 
                   xaxis_title="layer", margin=dict(l=10, r=10, t=30, b=10))
 st.plotly_chart(fig, width="stretch", key="lf_chart")
 st.table(pd.DataFrame([{"layer": n, "features": d, "accuracy (%)": f"{m:.1f} ± {s:.1f}"}
-                           for (n, d, _), m, s in zip(rows, means, stds)]), hide_index=True)
+                      for (n, d, _), m, s in zip(rows, means, stds)]), hide_index=True)
 st.caption("ZF's numbers are for an ImageNet net on Caltech photos, so only their rise with depth "
            "compares. The command `python -m analysis.layer_features` gives the same table.")
