@@ -10,9 +10,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the repository root holds the packages
-from tests.browser_session import chromium, streamlit_server, upload, wait_for_top5  # noqa: E402
+from tests.browser_session import (PAGES, TIMEOUT_MS, chromium, settle, sidebar_links,  # noqa: E402
+                                   streamlit_server, upload, wait_for_top5)
 
-PAGES = ["architecture", "filters", "deconvnet", "occlusion", "invariance", "experiments"]
+SHOTS = ["Architecture", "Filters", "Deconvnet", "Occlusion", "Invariance", "Experiments"]
 
 
 def main() -> None:
@@ -29,13 +30,15 @@ def main() -> None:
         wait_for_top5(page)
         time.sleep(2)  # let plotly finish drawing
         page.screenshot(path=str(out / "predict.png"))
-        for name in PAGES:
-            page.goto(f"{url}/{name}")
-            page.wait_for_selector('[data-testid="stMain"]')
-            page.wait_for_load_state("networkidle")
-            time.sleep(8)  # pages compute on first visit
-            page.screenshot(path=str(out / f"{name}.png"), full_page=True)
-            print("saved", out / f"{name}.png")
+        for title in SHOTS:  # through the sidebar: a new URL would be a new session, without the picture
+            sidebar_links(page)[title].click()
+            page.get_by_role("heading", name=title).first.wait_for(timeout=TIMEOUT_MS)
+            path, _, first_result = PAGES[title]
+            first_result(page)
+            settle(page, TIMEOUT_MS)
+            time.sleep(2)  # let plotly finish drawing
+            page.screenshot(path=str(out / f"{path}.png"), full_page=True)
+            print("saved", out / f"{path}.png")
 
 
 if __name__ == "__main__":
