@@ -8,8 +8,10 @@ calibration error (ECE) bins the images by their top probability and
 averages |accuracy - confidence| over the bins, weighted by their size.
 
 The unsure score is the calibrated top probability (Hendrycks and Gimpel,
-2017) or the energy score ``T * logsumexp(logits / T)`` (Liu et al., 2020);
-higher means more sure. Its threshold keeps ``keep`` (95%) of held-out
+2017), the energy score ``T * logsumexp(logits / T)`` (Liu et al., 2020), or
+the cosine similarity of the picture's penultimate features to its k-th
+nearest among training images' (Sun et al., 2022: "knn"); higher means more
+sure. Its threshold keeps ``keep`` (95%) of held-out
 in-distribution images above it: a picture scoring below it looks less like
 the ten classes than 95% of real CIFAR-10 pictures do.
 """
@@ -22,7 +24,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-SCORES = ("max-probability", "energy")
+SCORES = ("max-probability", "energy", "knn")
+KNN_K = 5  # the k of "knn": the 5th nearest reference image
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -87,12 +90,32 @@ def reliability(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> Re
     return Reliability(edges.tolist(), c, a, n)
 
 
-def unsure_scores(logits: torch.Tensor, temperature: float, score: str = "max-probability") -> torch.Tensor:
-    """(N,) how sure the net is that each picture is one of its classes (higher: surer)."""
+def knn_scores(features: torch.Tensor, reference: torch.Tensor, k: int = KNN_K) -> torch.Tensor:
+    """(N,) cosine similarity of each of the (N, D) ``features`` to its ``k``-th nearest
+    among the (M, D) ``reference`` features (both L2-normalised first; higher: surer)."""
+    if features.dim() != 2 or reference.dim() != 2 or features.shape[1] != reference.shape[1]:
+        raise ValueError(f"features {tuple(features.shape)} and reference {tuple(reference.shape)} "
+                         "must be (N, D) and (M, D)")
+    if not 1 <= k <= len(reference):
+        raise ValueError(f"k must be between 1 and the {len(reference)} reference images, got {k}")
+    f = F.normalize(features.double(), dim=1)
+    r = F.normalize(reference.double(), dim=1)
+    return (f @ r.T).topk(k, dim=1).values[:, -1]
+
+
+def unsure_scores(logits: torch.Tensor, temperature: float, score: str = "max-probability",
+                  features: torch.Tensor | None = None, reference: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+    """(N,) how sure the net is that each picture is one of its classes (higher: surer).
+    "knn" also needs the pictures' penultimate ``features`` and the ``reference`` ones."""
     if score == "max-probability":
         return (logits / temperature).softmax(1).max(1).values
     if score == "energy":
         return temperature * torch.logsumexp(logits / temperature, 1)
+    if score == "knn":
+        if features is None or reference is None:
+            raise ValueError('the "knn" score needs the features and the reference features')
+        return knn_scores(features, reference)
     raise ValueError(f"unknown score {score!r}; choose from {', '.join(SCORES)}")
 
 

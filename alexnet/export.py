@@ -132,17 +132,33 @@ def colour_report(model, model_config: dict, seed: int) -> dict:
             "towers": trained, "at_initialisation": start, "reading": reading}
 
 
-def _trust(loaded, cfg: dict, data_dir, test) -> dict:
+UNSURE_FILE = "cifar10_alexnet_unsure.pt"  # the "knn" unsure score's reference features
+UNSURE_REFERENCES = 2000  # training images (not held out) whose features the "knn" score compares with
+
+
+def _trust(loaded, cfg: dict, data_dir, test, out: Path) -> dict:
     """Calibration, the unsure threshold and shifted accuracy (alexnet.trust),
-    fitted on the run's held-out training images; a note when it held none out."""
-    from .trust import trust_report
+    fitted on the run's held-out training images; a note when it held none out.
+    Writes the "knn" score's reference features (``UNSURE_FILE``) beside the weights."""
+    from .trust import features_and_logits, trust_report
 
     if not cfg.get("val_split"):
         return {"calibration": {"note": "this run held out no training images (--val-split), so "
                                         "no temperature was fitted: probabilities are the raw softmax"}}
-    _, held = hold_out(load_cifar10(data_dir, train=True), cfg["val_split"], cfg["seed"])
-    return trust_report(loaded.model, loaded.mean, loaded.std, held, test, seed=0,
-                        progress=lambda what: print(f"measuring trust: {what}", flush=True))
+    rest, held = hold_out(load_cifar10(data_dir, train=True), cfg["val_split"], cfg["seed"])
+    pick = torch.randperm(len(rest), generator=torch.Generator().manual_seed(cfg["seed"]))
+    pick = pick[:UNSURE_REFERENCES].sort().values
+    print(f"measuring trust: features of {len(pick)} training images for the knn score", flush=True)
+    reference = features_and_logits(loaded.model, rest.images[pick], loaded.mean, loaded.std)[0].half()
+    save_atomic({"features": reference, "layer": loaded.model.roles.penultimate}, out / UNSURE_FILE)
+    reference = reference.float()  # the threshold is set with the features as they ship
+    report = trust_report(loaded.model, loaded.mean, loaded.std, held, test, seed=0, reference=reference,
+                          progress=lambda what: print(f"measuring trust: {what}", flush=True))
+    report["unsure"]["reference"] = {
+        "file": UNSURE_FILE, "sha256": sha256(out / UNSURE_FILE), "images": len(pick),
+        "layer": loaded.model.roles.penultimate,
+        "drawn_from": f"the run's training images, not the {len(held)} held out, seed {cfg['seed']}"}
+    return report
 
 
 def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
@@ -197,7 +213,7 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
         "test": {"images": single.n, "top1_accuracy": 1 - single.top1, "top5_accuracy": 1 - single.top5,
                  "ten_crop_top1_accuracy": 1 - ten.top1, "ten_crop_top5_accuracy": 1 - ten.top5},
         "conv1_colour_specificity": colour_report(loaded.model, ckpt["model_config"], cfg["seed"]),
-        **_trust(loaded, cfg, data_dir, test),
+        **_trust(loaded, cfg, data_dir, test, out),
         "snapshots": snaps,
         "history": history,
     }

@@ -144,6 +144,10 @@ def load_path(path, name: str | None = None, info: dict | None = None,
     """
     ckpt = load_checkpoint(path)
     name, info = name or Path(path).name, info or {"path": str(path)}
+    reference = info.get("unsure", {}).get("reference")
+    if reference is not None:  # the unsure score's file lies beside the weights
+        info = {**info, "unsure": {**info["unsure"], "reference": {
+            **reference, "path": str(Path(path).parent / reference["file"])}}}
     preprocessing = entry.preprocessing if entry is not None else None
     if "model" in ckpt and "model_config" in ckpt:
         return _from_train_checkpoint(ckpt, path, name, info, preprocessing)

@@ -11,6 +11,8 @@ CIFAR net was trained on (``alexnet.crops.random_crop_flip`` pads uint8 zeros).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import torch
 
@@ -39,12 +41,34 @@ class Prediction:
 
 
 def calibration_of(loaded: LoadedModel) -> tuple[float, dict | None]:
-    """(temperature, unsure rule or None) from the weights' manifest; (1, None) without one."""
+    """(temperature, unsure rule or None) from the weights' manifest; (1, None) without one.
+    A "knn" rule carries its reference features, read from the file the manifest names
+    (beside the weights) and refused unless its sha256 matches."""
     t = float(loaded.info.get("calibration", {}).get("temperature", 1.0))
     rule = loaded.info.get("unsure")
     if rule is None:
         return t, None
-    return t, {"score": rule["score"], "threshold": rule["scores"][rule["score"]]["threshold"]}
+    out = {"score": rule["score"], "threshold": rule["scores"][rule["score"]]["threshold"]}
+    if rule["score"] == "knn":
+        ref = rule["reference"]
+        try:
+            stat = Path(ref["path"]).stat()
+            stamp = (stat.st_size, stat.st_mtime_ns)  # a replaced file is read and checked again
+        except OSError:
+            stamp = None
+        out["reference"] = _reference_features(ref["path"], ref["sha256"], stamp)
+    return t, out
+
+
+@lru_cache(maxsize=4)
+def _reference_features(path: str, sha: str, stamp) -> torch.Tensor:
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .weights import sha256
+
+    if stamp is None or sha256(path) != sha:
+        raise CheckpointError(f"{path}, the unsure score's reference features, is missing or does not "
+                              "match the sha256 in the manifest; restore pretrained/ from the repository")
+    return load_checkpoint(path)["features"].float()
 
 
 def _uint8_square(image, side: int) -> torch.Tensor:
@@ -105,7 +129,13 @@ def predict(loaded: LoadedModel, image, k: int = 5, use_ten_crop: bool = False) 
                       10 if use_ten_crop else 1, temperature=t)
     if rule is not None:  # scored on the centre crop, as the threshold was set
         centre = logits[4:5] if use_ten_crop else logits
-        pred.score = float(unsure_scores(centre.float().cpu(), t, rule["score"])[0])
+        features = None
+        if rule["score"] == "knn":
+            with torch.no_grad():
+                x = loaded.preprocess(image).to(next(loaded.model.parameters()).device)
+                features = loaded.model.forward_until(x, loaded.model.roles.penultimate).flatten(1).float().cpu()
+        pred.score = float(unsure_scores(centre.float().cpu(), t, rule["score"], features,
+                                         rule.get("reference"))[0])
         pred.threshold = rule["threshold"]
         pred.unsure = pred.score < pred.threshold
     return pred

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .calibration import (SCORES, auroc, fit_temperature, reliability, threshold_keeping,
+from .calibration import (KNN_K, SCORES, auroc, fit_temperature, reliability, threshold_keeping,
                           unsure_scores)
 from .data import TensorDataset, normalize
 from .shifted import SHIFTS, shifted_set
@@ -31,6 +31,21 @@ def logits_of(model: nn.Module, images: torch.Tensor, mean, std, batch: int = 50
     out = [model(normalize(images[i:i + batch].to(device), mean, std)).double().cpu()
            for i in range(0, len(images), batch)]
     return torch.cat(out)
+
+
+@torch.no_grad()
+def features_and_logits(model, images: torch.Tensor, mean, std, batch: int = 500
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """((N, D) float32 penultimate features, (N, classes) float64 logits) of uint8 images, in
+    one pass (``model.roles.penultimate``: act7 in AlexNet); the caller sets eval mode."""
+    device = next(model.parameters()).device
+    layer = model.roles.penultimate
+    feats, logits = [], []
+    for i in range(0, len(images), batch):
+        f = model.forward_until(normalize(images[i:i + batch].to(device), mean, std), layer)
+        feats.append(f.flatten(1).float().cpu())
+        logits.append(model.run_from(layer, f).double().cpu())
+    return torch.cat(feats), torch.cat(logits)
 
 
 def stand_ins(images: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -50,29 +65,34 @@ def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def trust_report(model: nn.Module, mean, std, held_out: TensorDataset, test: TensorDataset,
-                 seed: int = 0, progress=lambda what: None) -> dict:
-    """Calibration, unsure threshold and shifted accuracy, as a manifest block."""
+                 seed: int = 0, progress=lambda what: None, reference: torch.Tensor | None = None) -> dict:
+    """Calibration, unsure threshold and shifted accuracy, as a manifest block. ``reference``:
+    penultimate features of training images the net trained on (``features_and_logits``), for
+    the "knn" score; without them it is left out. The reference images must not be held out."""
     progress("held-out images")
-    held = logits_of(model, held_out.images, mean, std)
+    held_f, held = features_and_logits(model, held_out.images, mean, std)
     t = fit_temperature(held, held_out.labels)
     progress("test images")
-    clean = logits_of(model, test.images, mean, std)
+    clean_f, clean = features_and_logits(model, test.images, mean, std)
     before = reliability(clean.softmax(1), test.labels)
     after = reliability((clean / t).softmax(1), test.labels)
 
     progress("stand-ins for out-of-class pictures")
-    outside = {k: logits_of(model, v, mean, std) for k, v in stand_ins(test.images, seed).items()}
+    outside = {k: features_and_logits(model, v, mean, std) for k, v in stand_ins(test.images, seed).items()}
     scores = {}
-    for s in SCORES:
-        threshold = threshold_keeping(unsure_scores(held, t, s), KEEP)
-        inside = unsure_scores(clean, t, s)
+    for s in SCORES if reference is not None else [s for s in SCORES if s != "knn"]:
+        score = lambda f, logits: unsure_scores(logits, t, s, f, reference)  # noqa: E731
+        threshold = threshold_keeping(score(held_f, held), KEEP)
+        inside = score(clean_f, clean)
         scores[s] = {"threshold": threshold,
                      "test_kept": float((inside >= threshold).double().mean()),
-                     "stand_ins": {k: {"flagged": float((unsure_scores(v, t, s) < threshold).double().mean()),
-                                       "auroc": auroc(inside, unsure_scores(v, t, s))}
+                     "stand_ins": {k: {"flagged": float((score(*v) < threshold).double().mean()),
+                                       "auroc": auroc(inside, score(*v))}
                                    for k, v in outside.items()}}
+    if reference is not None:
+        scores["knn"]["k"], scores["knn"]["references"] = KNN_K, len(reference)
     # The score that better separates the stand-ins from real test images.
-    best = max(SCORES, key=lambda s: sum(v["auroc"] for v in scores[s]["stand_ins"].values()))
+    best = max(scores, key=lambda s: sum(v["auroc"] for v in scores[s]["stand_ins"].values()))
 
     shifted = {}
     for name in SHIFTS:

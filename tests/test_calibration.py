@@ -53,6 +53,21 @@ def test_threshold_and_scores():
         unsure_scores(logits, 1.0, "vibes")
 
 
+def test_knn_score_is_the_kth_nearest_cosine_hand_worked():
+    from alexnet.calibration import knn_scores
+
+    reference = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
+    query = torch.tensor([[5.0, 0.0], [0.0, -1.0]])
+    # cosines: [5, 0] -> 1, 0, 1/sqrt(2); [0, -1] -> 0, -1, -1/sqrt(2)
+    assert knn_scores(query, reference, k=1).tolist() == pytest.approx([1.0, 0.0])
+    assert knn_scores(query, reference, k=2).tolist() == pytest.approx([2 ** -0.5, -(2 ** -0.5)])
+    assert knn_scores(query, reference, k=3).tolist() == pytest.approx([0.0, -1.0])
+    with pytest.raises(ValueError, match="k must be between 1 and the 3 reference images"):
+        knn_scores(query, reference, k=4)
+    with pytest.raises(ValueError, match="needs the features"):
+        unsure_scores(torch.zeros(2, 3), 1.0, "knn")
+
+
 def test_auroc_is_the_pairwise_win_rate():
     g = torch.Generator().manual_seed(2)
     inside = torch.randint(0, 20, (40,), generator=g).float()  # ties on purpose

@@ -4,13 +4,17 @@ and loading the exported weights applies them."""
 
 import json
 
+import numpy as np
 import pytest
+import torch
+from PIL import Image
 
+from alexnet.checkpoint import CheckpointError
 from alexnet.data import CIFAR10_CLASSES
 from alexnet.export import export
-from alexnet.predict import calibration_of
+from alexnet.predict import calibration_of, predict
 from alexnet.train import main as train
-from alexnet.weights import load_path
+from alexnet.weights import load_path, sha256
 from tests.synthetic_data import make_image_folder
 
 
@@ -40,6 +44,25 @@ def test_manifest_has_calibration_unsure_and_shifted(run, tmp_path, monkeypatch)
     t, rule = calibration_of(loaded)
     assert t == m["calibration"]["temperature"]
     assert rule["threshold"] == m["unsure"]["scores"][m["unsure"]["score"]]["threshold"]
+    # the "knn" score: 40 training images (60 less the 20 held out) as its reference
+    knn, ref = on_disk["unsure"]["scores"]["knn"], on_disk["unsure"]["reference"]
+    assert knn["k"] == 5 and knn["references"] == ref["images"] == 40
+    assert ref["sha256"] == sha256(tmp_path / "pretrained" / ref["file"])
+    # with "knn" chosen, a prediction is scored by the 5th most similar reference, worked here
+    # with torch's cosine_similarity on the net's own act7 of the centre crop
+    as_knn = {**on_disk, "unsure": {**on_disk["unsure"], "score": "knn"}}
+    loaded = load_path(tmp_path / "pretrained" / "cifar10_alexnet.pt", info=as_knn)
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    pred = predict(loaded, picture)
+    with torch.no_grad():
+        f = loaded.model.forward_until(loaded.preprocess(picture), "act7").flatten(1)
+    reference = torch.load(tmp_path / "pretrained" / ref["file"], weights_only=True)["features"].float()
+    fifth = torch.nn.functional.cosine_similarity(f, reference).sort(descending=True).values[4]
+    assert pred.score == pytest.approx(float(fifth), abs=1e-5)
+    assert pred.unsure == (pred.score < knn["threshold"])
+    (tmp_path / "pretrained" / ref["file"]).write_bytes(b"not the features")
+    with pytest.raises(CheckpointError, match="reference features, is missing or does not match"):
+        predict(load_path(tmp_path / "pretrained" / "cifar10_alexnet.pt", info=as_knn), picture)
     # the run's departures from AK 5, and only those: He init, 2 epochs, lr 0.01 is the paper's
     assert [(d["setting"], d["here"]) for d in m["departures_from_ak5"]] == [
         ("init", "kaiming"), ("epochs", 2), ("schedule", "constant"),
