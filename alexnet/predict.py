@@ -42,22 +42,26 @@ class Prediction:
 
 def calibration_of(loaded: LoadedModel) -> tuple[float, dict | None]:
     """(temperature, unsure rule or None) from the weights' manifest; (1, None) without one.
-    A "knn" rule carries its reference features, read from the file the manifest names
-    (beside the weights) and refused unless its sha256 matches."""
+    A "knn" rule also says where its reference features lie (``reference_features`` reads them)."""
     t = float(loaded.info.get("calibration", {}).get("temperature", 1.0))
     rule = loaded.info.get("unsure")
     if rule is None:
         return t, None
     out = {"score": rule["score"], "threshold": rule["scores"][rule["score"]]["threshold"]}
     if rule["score"] == "knn":
-        ref = rule["reference"]
-        try:
-            stat = Path(ref["path"]).stat()
-            stamp = (stat.st_size, stat.st_mtime_ns)  # a replaced file is read and checked again
-        except OSError:
-            stamp = None
-        out["reference"] = _reference_features(ref["path"], ref["sha256"], stamp)
+        out["reference"] = rule["reference"]
     return t, out
+
+
+def reference_features(reference: dict) -> torch.Tensor:
+    """The "knn" rule's (M, D) reference features, from the file the manifest names (beside
+    the weights), refused unless its sha256 matches; read once while the file is unchanged."""
+    try:
+        stat = Path(reference["path"]).stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)  # a replaced file is read and checked again
+    except OSError:
+        stamp = None
+    return _reference_features(reference["path"], reference["sha256"], stamp)
 
 
 @lru_cache(maxsize=4)
@@ -90,20 +94,23 @@ def seen_by_net(loaded: LoadedModel, image) -> torch.Tensor:
     return T.Compose(steps)(image.convert("RGB")).permute(1, 2, 0)
 
 
-@torch.no_grad()
-def _logits(loaded: LoadedModel, image, use_ten_crop: bool) -> torch.Tensor:
-    """(1, classes) logits of the centre crop, or (10, classes) of the ten crops."""
-    model = loaded.model
-    device = next(model.parameters()).device
+def _inputs(loaded: LoadedModel, image, use_ten_crop: bool) -> torch.Tensor:
+    """(1, 3, s, s) the normalised centre crop, or (10, 3, s, s) the ten crops, on the model's device."""
+    device = next(loaded.model.parameters()).device
     if not use_ten_crop:
-        return model(loaded.preprocess(image).to(device))
+        return loaded.preprocess(image).to(device)
     p = loaded.preprocessing
     if p.ten_crop == "padded":
         crops = cifar_ten_crop(_uint8_square(image, p.resize))  # (1, 10, 3, 32, 32)
     else:
         crops = ten_crop(_uint8_square(image, p.resize), p.input_size)  # (1, 10, 3, 224, 224), AK 4.1
-    x = normalize(crops.flatten(0, 1), loaded.mean, loaded.std).to(device)  # (10, 3, s, s)
-    return model(x)
+    return normalize(crops.flatten(0, 1), loaded.mean, loaded.std).to(device)  # (10, 3, s, s)
+
+
+@torch.no_grad()
+def _logits(loaded: LoadedModel, image, use_ten_crop: bool) -> torch.Tensor:
+    """(1, classes) logits of the centre crop, or (10, classes) of the ten crops."""
+    return loaded.model(_inputs(loaded, image, use_ten_crop))
 
 
 def class_probabilities(loaded: LoadedModel, image, use_ten_crop: bool = False) -> torch.Tensor:
@@ -121,21 +128,25 @@ def predict(loaded: LoadedModel, image, k: int = 5, use_ten_crop: bool = False) 
     from .calibration import unsure_scores
 
     t, rule = calibration_of(loaded)
-    logits = _logits(loaded, image, use_ten_crop)
+    knn = rule is not None and rule["score"] == "knn"
+    if knn:  # the same pass gives the penultimate features the score compares
+        model, layer = loaded.model, loaded.model.roles.penultimate
+        with torch.no_grad():
+            features = model.forward_until(_inputs(loaded, image, use_ten_crop), layer)
+            logits = model.run_from(layer, features)
+    else:
+        logits = _logits(loaded, image, use_ten_crop)
     probs = (logits / t).softmax(-1).mean(0)
     top = probs.topk(min(k, probs.numel()))
     idx = top.indices.tolist()
     pred = Prediction([loaded.classes[i] for i in idx], top.values.tolist(), idx,
                       10 if use_ten_crop else 1, temperature=t)
     if rule is not None:  # scored on the centre crop, as the threshold was set
-        centre = logits[4:5] if use_ten_crop else logits
-        features = None
-        if rule["score"] == "knn":
-            with torch.no_grad():
-                x = loaded.preprocess(image).to(next(loaded.model.parameters()).device)
-                features = loaded.model.forward_until(x, loaded.model.roles.penultimate).flatten(1).float().cpu()
-        pred.score = float(unsure_scores(centre.float().cpu(), t, rule["score"], features,
-                                         rule.get("reference"))[0])
+        centre = slice(4, 5) if use_ten_crop else slice(0, 1)
+        pred.score = float(unsure_scores(
+            logits[centre].float().cpu(), t, rule["score"],
+            features[centre].flatten(1).float().cpu() if knn else None,
+            reference_features(rule["reference"]) if knn else None)[0])
         pred.threshold = rule["threshold"]
         pred.unsure = pred.score < pred.threshold
     return pred
