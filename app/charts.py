@@ -5,7 +5,9 @@ from __future__ import annotations
 from html import escape
 
 import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 import streamlit as st
 
 from alexnet.predict import Prediction
@@ -115,49 +117,52 @@ def receptive_field(projection, box, size: int = 96) -> np.ndarray:
     return a.repeat(times, axis=0).repeat(times, axis=1)
 
 
-def heatmap(values, title: str, colorscale: str = "Viridis", zmin=None, zmax=None,
-            text=None) -> go.Figure:
-    """A (P, Q) map as an interactive heatmap, rows top to bottom like the image."""
-    fig = go.Figure(go.Heatmap(z=np.asarray(values), colorscale=colorscale, zmin=zmin, zmax=zmax,
-                               text=text, hovertemplate="row %{y}, col %{x}: %{z:.3f}"
-                               + ("<br>%{text}" if text is not None else "") + "<extra></extra>"))
-    fig.update_layout(title=title, font=FONT, height=340, margin=dict(l=10, r=10, t=50, b=10),
-                      yaxis=dict(autorange="reversed", scaleanchor="x"), xaxis=dict(constrain="domain"))
-    return fig
+def colours(values, scale: str, lo: float, hi: float) -> np.ndarray:
+    """Values (...) -> (..., 3) uint8 colours from the plotly colour scale named ``scale``,
+    ``lo`` at its start and ``hi`` at its end (clipped beyond)."""
+    stops = pc.get_colorscale(scale)
+    at = np.array([p for p, _ in stops])
+    rgb = np.array(pc.convert_colors_to_same_type([c for _, c in stops], colortype="tuple")[0])
+    v = np.asarray(values, dtype=np.float64)
+    t = np.clip((v - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(v)
+    return np.rint(np.stack([np.interp(t, at, rgb[:, k]) for k in range(3)], -1) * 255).astype(np.uint8)
 
 
-def overlay(image, values, title: str, x, y, colorscale="Viridis", zmin=None, zmax=None,
-            text=None, ticks=None, height: int = 460, opacity: float = 0.55) -> go.Figure:
-    """A (P, Q) map laid over the (H, W, 3) picture it was measured on: cell (i, j) centred at
-    pixel (``y[i]``, ``x[j]``). ``ticks``: (values, labels) for the colour bar."""
+def cells_over(image, cells, x, y, opacity: float = 0.55, side: int = 448) -> np.ndarray:
+    """(P, Q, 3) uint8 cell colours laid over the (H, W, 3) picture they were measured on:
+    cell (i, j) is centred at pixel (``y[i]``, ``x[j]``) and every pixel takes the nearest
+    cell's colour at ``opacity``. Enlarged by whole pixels to about ``side``, as an image:
+    a fresh browser shows it at once, where a plotly heatmap waits for plotly's code."""
     a = np.asarray(image)
-    a = a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255).astype(np.uint8)
-    bar = dict(thickness=14)
-    if ticks is not None:
-        bar.update(tickvals=list(ticks[0]), ticktext=list(ticks[1]))
-    fig = go.Figure([go.Image(z=a, hoverinfo="skip"),
-                     go.Heatmap(z=np.asarray(values), x=np.asarray(x), y=np.asarray(y), opacity=opacity,
-                                colorscale=colorscale, zmin=zmin, zmax=zmax, text=text, colorbar=bar,
-                                hovertemplate=("%{text}" if text is not None else "%{z:.3f}")
-                                + " (square centred at x %{x}, y %{y})<extra></extra>")])
-    fig.update_layout(title=dict(text=title, font=dict(size=15)), font=FONT, height=height,
-                      margin=dict(l=0, r=0, t=40, b=0))
-    fig.update_xaxes(visible=False, range=[-0.5, a.shape[1] - 0.5], constrain="domain")
-    fig.update_yaxes(visible=False, range=[a.shape[0] - 0.5, -0.5], scaleanchor="x")
-    return fig
+    a = a if a.dtype == np.uint8 else np.clip(a, 0, 1) * 255  # blended in floats
+    rows = np.abs(np.arange(a.shape[0])[:, None] - np.asarray(y)[None]).argmin(1)
+    cols = np.abs(np.arange(a.shape[1])[:, None] - np.asarray(x)[None]).argmin(1)
+    blended = (1 - opacity) * a + opacity * np.asarray(cells)[rows][:, cols]
+    return pixelated(np.rint(blended).astype(np.uint8), side)
 
 
-def class_colours(classes_present, names):
-    """A discrete colour scale and colour-bar ticks for class indices 0..K-1 (K classes present)."""
-    import plotly.colors as pc
+def colour_bar(scale: str, lo: float, hi: float, fmt: str = "{:.3g}") -> str:
+    """HTML: the colour scale as a strip from ``lo`` to ``hi``, for a map drawn as an image."""
+    at = np.linspace(0, 1, 11)
+    strip = ", ".join(f"rgb({r},{g},{b}) {p:.0%}" for (r, g, b), p in zip(colours(at, scale, 0, 1), at))
+    return ('<div style="display:flex;align-items:center;gap:8px;font-size:0.85rem">'
+            f"<span>{escape(fmt.format(lo))}</span>"
+            f'<div style="flex:1;height:12px;background:linear-gradient(to right, {strip})"></div>'
+            f"<span>{escape(fmt.format(hi))}</span></div>")
 
+
+def swatches(named_colours) -> str:
+    """HTML: a legend of (name, (r, g, b)) pairs, each a small square and its name."""
+    box = "display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle"
+    return ('<div style="font-size:0.85rem;line-height:1.8">' + " &nbsp; ".join(
+        f'<span style="white-space:nowrap"><span style="{box};background:rgb{tuple(int(v) for v in c)}"></span>{escape(n)}</span>'
+        for n, c in named_colours) + "</div>")
+
+
+def class_colours(k: int) -> np.ndarray:
+    """``k`` distinct colours, (k, 3) uint8, for classes drawn side by side."""
     palette = pc.qualitative.Plotly + pc.qualitative.Alphabet
-    k = len(classes_present)
-    scale = []
-    for i in range(k):
-        c = palette[i % len(palette)]
-        scale += [[i / k, c], [(i + 1) / k, c]]
-    return scale, (np.arange(k), [names[c] for c in classes_present])
+    return np.array([pc.hex_to_rgb(palette[i % len(palette)]) for i in range(k)], dtype=np.uint8)
 
 
 COLOURS = {"relu": "#1f77b4", "tanh": "#d62728", "lrn": "#2ca02c", "no-lrn": "#ff7f0e"}
@@ -189,17 +194,22 @@ def error_curves(runs, title: str, target: float | None = None, paper: str | Non
     return fig
 
 
-def sweep(amounts, values, title: str, x_title: str, y_title: str, names=None,
-          percent: bool = False) -> go.Figure:
-    """One line per row of ``values`` (B, S) against ``amounts`` (S,) (ZF Fig. 5)."""
-    fig = go.Figure()
-    for i, row in enumerate(np.atleast_2d(values)):
-        fig.add_trace(go.Scatter(x=np.asarray(amounts), y=row, mode="lines+markers",
-                                 name=names[i] if names else f"image {i}"))
-    fig.update_layout(title=title, font=FONT, height=260, margin=dict(l=10, r=10, t=40, b=40),
-                      xaxis_title=x_title, yaxis_title=y_title, showlegend=len(fig.data) > 1)
-    if percent:
-        fig.update_yaxes(range=[0, 1], tickformat=".0%")
+def sweeps(amounts, panels, x_title: str) -> go.Figure:
+    """Panels stacked over one shared x axis ``amounts`` (S,) (ZF Fig. 5): each panel is
+    (title, values (B, S) with one line per row, as_percent). One figure, not one per panel:
+    a fresh browser draws every plotly figure separately (about 0.1 s each on two cores)."""
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.09,
+                        subplot_titles=[title for title, _, _ in panels])
+    for r, (title, values, percent) in enumerate(panels, start=1):
+        for i, row in enumerate(np.atleast_2d(values)):
+            fig.add_trace(go.Scatter(x=np.asarray(amounts), y=row, mode="lines+markers",
+                                     name=f"image {i}", legendgroup=str(i), showlegend=r == 1),
+                          row=r, col=1)
+        if percent:
+            fig.update_yaxes(range=[0, 1], tickformat=".0%", row=r, col=1)
+    fig.update_xaxes(title_text=x_title, row=len(panels), col=1)
+    fig.update_layout(font=FONT, height=230 * len(panels), margin=dict(l=10, r=10, t=30, b=40),
+                      showlegend=len(np.atleast_2d(panels[0][1])) > 1)
     return fig
 
 
@@ -225,8 +235,9 @@ def reliability(block: dict, title: str) -> go.Figure:
 
 
 def pixelated(img: np.ndarray, side: int) -> np.ndarray:
-    """(S, S, 3) uint8 enlarged by whole pixels to about ``side``, so the browser shows
-    the net's pixels as squares instead of smoothing them away."""
+    """(S, S, 3) uint8, or floats in [0, 1], enlarged by whole pixels to about ``side`` as
+    uint8, so the browser shows the net's pixels as squares instead of smoothing them away."""
+    img = img if img.dtype == np.uint8 else np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)
     k = max(1, side // img.shape[0])
     return np.repeat(np.repeat(img, k, axis=0), k, axis=1)
 

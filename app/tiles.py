@@ -7,7 +7,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from .charts import FONT, pixelated
+from .charts import FONT, colours, pixelated
 
 
 def mosaic(maps: np.ndarray, order, cols: int | None = None, gap: int = 1):
@@ -42,16 +42,10 @@ def mosaic_figure(maps: np.ndarray, order, title: str, zmax: float, cols: int | 
     return fig
 
 
-def heat_picture(heat: np.ndarray, side: int = 224, scale=None) -> np.ndarray:
+def heat_picture(heat: np.ndarray, side: int = 224) -> np.ndarray:
     """A (H, W) non-negative map as an (S, S, 3) uint8 picture: 0 black, its maximum pale
     yellow (plotly's Inferno scale), enlarged by whole pixels to about ``side`` like
     ``charts.pixelated``. Drawn as a picture, not a chart: a page of them loads no chart code."""
-    import plotly.colors as pc
-
-    stops = np.array([pc.hex_to_rgb(c) for c in (scale or pc.sequential.Inferno)], dtype=np.float32)
     h = np.asarray(heat, dtype=np.float32)
     top = float(h.max()) if h.size else 0.0
-    t = np.clip(h / top, 0, 1) if top > 0 else np.zeros_like(h)  # zmin 0, as the chart had
-    at = np.linspace(0, 1, len(stops))
-    rgb = np.stack([np.interp(t, at, stops[:, i]) for i in range(3)], -1)
-    return pixelated(np.round(rgb).astype(np.uint8), side)
+    return pixelated(colours(h, "Inferno", 0.0, top), side)  # zmin 0, as the chart had

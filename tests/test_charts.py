@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from analysis._layers import Box
-from app.charts import class_colours, receptive_field
+from app.charts import receptive_field
 
 
 def test_receptive_field_is_the_box_scaled_and_enlarged_pixel_sharp():
@@ -17,12 +17,40 @@ def test_receptive_field_is_the_box_scaled_and_enlarged_pixel_sharp():
     assert (a[:19, :19] == 0.0).all() and np.allclose(a[19:38, :19], 5 / 24)  # blocks, not blurred
 
 
-def test_class_colours_give_each_present_class_its_own_band_and_name():
-    scale, (ticks, names) = class_colours([2, 7], ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"])
-    assert ticks.tolist() == [0, 1] and names == ["c2", "c7"]
-    # zmin -0.5, zmax 1.5 put value 0 at 0.25 and value 1 at 0.75: two flat bands
-    assert [s[0] for s in scale] == [0.0, 0.5, 0.5, 1.0]
-    assert scale[0][1] == scale[1][1] != scale[2][1] == scale[3][1]
+def test_colours_match_plotlys_own_sampling_of_its_scales():
+    import plotly.colors as pc
+
+    from app.charts import colours
+
+    v = np.array([-1.0, 0.0, 0.37, 0.5, 2.0, 3.0])  # below, at and above the range 0..2
+    for scale in ("Viridis", "RdBu"):
+        want = pc.sample_colorscale(scale, np.clip(v / 2, 0, 1).tolist(), colortype="tuple")
+        assert np.abs(colours(v, scale, 0, 2).astype(int) - np.rint(np.array(want) * 255)).max() <= 1
+    assert (colours(np.ones(3), "Viridis", 1, 1) == colours(0, "Viridis", 0, 1)).all()  # flat map
+
+
+def test_cells_over_gives_every_pixel_its_nearest_cell_blended_with_the_picture():
+    from app.charts import cells_over
+
+    picture = np.zeros((4, 6, 3), dtype=np.uint8)
+    picture[:, 3:] = 200  # right half bright
+    cells = np.array([[[100, 0, 0], [0, 100, 0]],
+                      [[0, 0, 100], [40, 40, 40]]], dtype=np.uint8)  # 2 x 2 cells
+    a = cells_over(picture, cells, x=[1.0, 4.0], y=[0.5, 2.5], opacity=0.5, side=8)  # 8 // 4 rows: 2x
+    assert a.shape == (8, 12, 3)
+    small = a[::2, ::2]
+    # columns 0-2 are nearest x=1 (2.5 ties to the first), 3-5 nearest x=4; rows 0-1 nearest y=0.5
+    assert (small[:2, :3] == (50, 0, 0)).all() and (small[2:, :3] == (0, 0, 50)).all()
+    assert (small[:2, 3:] == (100, 150, 100)).all() and (small[2:, 3:] == (120, 120, 120)).all()
+
+
+def test_class_colours_differ_and_the_legend_names_each():
+    from app.charts import class_colours, swatches
+
+    c = class_colours(3)
+    assert c.shape == (3, 3) and len({tuple(x) for x in c}) == 3
+    html = swatches([("cat", c[0]), ("dog & co", c[1])])
+    assert f"rgb({c[0][0]}, {c[0][1]}, {c[0][2]})" in html and ">dog &amp; co<" in html
 
 
 def test_pixelated_repeats_whole_pixels():

@@ -42,12 +42,10 @@ for col, (name, (title, unit)) in zip(st.columns(3), COLUMNS.items()):
     amounts, layer1, layer7, prob, top = result[name]
     with col:
         st.subheader(title)
-        st.plotly_chart(charts.sweep(amounts, layer1, "layer 1 distance", unit, "distance"),
-                        width="stretch", key=f"inv_{name}_l1")
-        st.plotly_chart(charts.sweep(amounts, layer7, "layer 7 distance", unit, "distance"),
-                        width="stretch", key=f"inv_{name}_l7")
-        st.plotly_chart(charts.sweep(amounts, prob, f"p({label})", unit, "probability",
-                                     percent=True), width="stretch", key=f"inv_{name}_p")
+        st.plotly_chart(charts.sweeps(amounts, [("layer 1 distance", layer1, False),
+                                                ("layer 7 distance", layer7, False),
+                                                (f"p({label})", prob, True)], unit),
+                        width="stretch", key=f"inv_{name}")
         changed = [f"{a:g}: {t}" for a, t in zip(amounts, top) if t != label]
         st.caption("Top class elsewhere: " + ", ".join(changed[:8]) + (" …" if len(changed) > 8 else "")
                    if changed

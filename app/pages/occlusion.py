@@ -7,7 +7,6 @@ from analysis.occlusion import DEFAULT_SIZE, DEFAULT_STRIDE, occlusion
 from app import charts, inputs, resources
 
 st.title("Occlusion")
-charts.load_plotly_early()
 st.markdown("A grey square (the dataset's mean colour) covers part of the picture at every "
             "position in turn. Three maps over the square's position, as in ZF Fig. 7: (b) the "
             "total activation of the layer-5 map strongest on the whole picture, (d) the "
@@ -42,18 +41,26 @@ with st.spinner("Sliding the square…"):
         loaded.name, st.session_state.image_bytes, size, stride)
 classes = loaded.classes
 st.caption(f"Unoccluded: {classes[target]} with probability {base:.1%}; strongest layer-5 map "
-           f"{channel}. Each map is laid over the picture: a cell's colour is what the net did "
-           "with the square centred there.")
-present = np.unique(top)
-scale, ticks = charts.class_colours(present.tolist(), classes)
-names = np.vectorize(lambda i: classes[i])(top)
-figures = [
-    (charts.picture(shown, "(a) what the net sees", height=460), "occ_input"),
-    (charts.overlay(shown, act, f"(b) {loaded.model.roles.last_conv} map {channel}, total", xs, ys), "occ_act"),
-    (charts.overlay(shown, prob, f"(d) p({classes[target]})", xs, ys, "RdBu", 0, 1), "occ_prob"),
-    (charts.overlay(shown, np.searchsorted(present, top), "(e) most probable class", xs, ys, scale,
-                    -0.5, len(present) - 0.5, text=names, ticks=ticks), "occ_top"),
+           f"{channel}. Each map is laid over the picture: a pixel's colour is what the net did "
+           "with the square centred nearest to it.")
+present = np.unique(top).tolist()  # the classes picked somewhere, each with its own colour
+palette = charts.class_colours(len(present))
+lo, hi = float(act.min()), float(act.max())
+panels = [
+    ("(a) what the net sees", charts.pixelated(shown, 448), ""),
+    (f"(b) {loaded.model.roles.last_conv} map {channel}, total",
+     charts.cells_over(shown, charts.colours(act, "Viridis", lo, hi), xs, ys),
+     charts.colour_bar("Viridis", lo, hi)),
+    (f"(d) p({classes[target]})", charts.cells_over(shown, charts.colours(prob, "RdBu", 0, 1), xs, ys),
+     charts.colour_bar("RdBu", 0, 1, "{:.0%}")),
+    ("(e) most probable class",
+     charts.cells_over(shown, palette[np.searchsorted(present, top)], xs, ys),
+     charts.swatches([(classes[c], palette[i]) for i, c in enumerate(present)])),
 ]
-for row in (figures[:2], figures[2:]):
-    for col, (fig, key) in zip(st.columns(2), row):
-        col.plotly_chart(fig, width="stretch", key=key)
+for row in (panels[:2], panels[2:]):
+    for col, (title, picture, legend) in zip(st.columns(2), row):
+        col.markdown(f"**{title}**")
+        col.image(picture, width="stretch", output_format="PNG")
+        if legend:
+            with col:
+                st.html(legend)
