@@ -354,6 +354,7 @@ def test_experiments_page_shows_shipped_results(app, pretrained):
     assert m["ratio tanh / ReLU"] == "2.5x [-3.9, 8.9]"
     stale = [c.value for c in app.caption if c.value.startswith("made with other settings")]
     assert [x.split("--experiments ")[1].split()[0] for x in stale] == ["relu-tanh"]
+    assert not [c for c in app.caption if c.value.startswith("Every seed picked")]  # one lr each: no grid
     (relu_tanh,) = charts(app)
     assert len(relu_tanh["data"]) == 4  # two nets, two seeds
     assert arr(relu_tanh["data"][1]["y"]).tolist() == [0.8, 0.7, 0.6, 0.5, 0.3, 0.25]
@@ -381,6 +382,7 @@ def test_experiments_page_when_tanh_never_reached_the_target(app, pretrained):
     doc = json.loads(path.read_text())
     run = doc["runs"][1]
     run["epochs_to_target"]["tanh"], run["ratio"], run["ratio_lower_bound"] = None, None, 15.0
+    doc["config"]["lrs"] = {"relu": [0.05, 0.1], "tanh": [0.005, 0.02]}  # both seeds: 0.05 and 0.02
     from analysis.experiments import ExperimentResult, summarize
     doc["summary"] = summarize([ExperimentResult.from_dict(r) for r in doc["runs"]])
     path.write_text(json.dumps(doc))
@@ -392,6 +394,9 @@ def test_experiments_page_when_tanh_never_reached_the_target(app, pretrained):
     assert m["ratio tanh / ReLU"] == "≥ 8.5x [-74.1, 91.1]"
     assert m["tanh: epochs to 25%"] == "> 30 in some seeds"
     assert m["relu: epochs to 25%"] == "2.25 ± 0.35"
+    (edge,) = [c.value for c in app.caption if c.value.startswith("Every seed picked")]
+    assert edge.startswith("Every seed picked relu's smallest learning rate (0.05) and tanh's largest "
+                           "learning rate (0.02): the fastest one may lie beyond the grid")
 
 
 def live_chart(app):

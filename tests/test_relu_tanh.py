@@ -124,6 +124,20 @@ def test_ratio_table_covers_every_pair():
                     (0.002, 0.01): (None, False), (0.002, 0.02): (None, False)}
 
 
+def test_grid_edge_flags_a_winner_every_seed_found_at_one_end_of_its_grid():
+    from analysis.experiments import Curve
+    from analysis.experiments.relu_tanh import grid_edge
+
+    def run(relu_lr, tanh_lr):
+        return ExperimentResult("relu-tanh", {}, {"relu": Curve(relu_lr, [1.0], [0.2]),
+                                                  "tanh": Curve(tanh_lr, [1.0], [0.2])})
+
+    lrs = {"relu": (0.001, 0.002, 0.004), "tanh": (0.01, 0.02, 0.04)}
+    assert grid_edge([run(0.001, 0.04), run(0.001, 0.04)], lrs) == {"relu": "smallest", "tanh": "largest"}
+    assert grid_edge([run(0.001, 0.02), run(0.002, 0.04)], lrs) == {}  # inside, or not every seed
+    assert grid_edge([run(0.01, 0.01)], {"relu": (0.01,), "tanh": (0.01,)}) == {}  # one lr: no grid
+
+
 def test_init_scale_experiment_gives_one_ratio_per_scale(data):
     cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", init_stds=(0.001, 0.01),
                   lrs={"relu": (0.01,), "tanh": (0.01,)}, epochs=1.0)

@@ -229,6 +229,19 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
     return result
 
 
+def grid_edge(results, lrs: dict) -> dict:
+    """{net: "smallest" or "largest"} where every run's winning lr is that end of the net's
+    grid ``lrs`` ({net: lrs tried}): the fastest lr may then lie outside the grid, untried."""
+    edge = {}
+    for name, grid in lrs.items():
+        picked = {r.curves[name].lr for r in results if name in r.curves}
+        if picked == {min(grid)} and len(grid) > 1:
+            edge[name] = "smallest"
+        elif picked == {max(grid)} and len(grid) > 1:
+            edge[name] = "largest"
+    return edge
+
+
 def ratio_table(result: ExperimentResult) -> list[dict]:
     """The ratio for every (ReLU lr, tanh lr) pair of a grid run, so one sees whether the
     outcome hinges on the pick: rows of relu_lr, tanh_lr, ratio (None if not known) and

@@ -12,6 +12,7 @@ import streamlit as st
 
 from analysis.experiments import EXPERIMENTS, load_reference, preset
 from analysis.experiments.reference import STALE, made_with_full_preset, reference_command
+from analysis.experiments.relu_tanh import grid_edge
 from app import charts, live_runs, resources
 
 PAPER = {name: e.claim for name, e in EXPERIMENTS.items()}  # the experiments registry
@@ -42,7 +43,7 @@ def ratio_text(summary: dict) -> str:
     return f"> {low['min']:.1f}x" if low.get("n") else "n/a"
 
 
-def show_summary(experiment: str, summary: dict, config: dict) -> None:
+def show_summary(experiment: str, summary: dict, config: dict, runs) -> None:
     """Measured figures over seeds (mean ± spread), beside the paper's."""
     target = config["target_error"]
     if experiment == "relu-tanh":
@@ -63,6 +64,12 @@ def show_summary(experiment: str, summary: dict, config: dict) -> None:
                        + (f"; in {iv['censored']} tanh never reached {target:.0%} in the {config['epochs']:g}-epoch "
                           "cap, so its bound (cap / ReLU's epochs) stands in and the ratio is at least this"
                           if iv["censored"] else "") + f". Verdict against the paper's 6x: **{iv['verdict']}**.")
+        edge = grid_edge(runs, config["lrs"])
+        if edge:
+            st.caption("Every seed picked " + " and ".join(
+                f"{name}'s {end} learning rate ({(min if end == 'smallest' else max)(config['lrs'][name]):g})"
+                for name, end in edge.items()) + ": the fastest one may lie beyond the grid, untried, "
+                "so each net's epochs are the grid's best, not necessarily the net's.")
     elif experiment == "relu-tanh-init":
         by_std = summary["ratio_by_init_std"]
         st.plotly_chart(charts.ratio_by_scale(by_std, "tanh / ReLU epochs by initial weight scale"),
@@ -98,7 +105,7 @@ def show_reference(experiment: str) -> None:
         st.error(str(e))
         return
     cfg = doc["config"]
-    show_summary(experiment, doc["summary"], cfg)
+    show_summary(experiment, doc["summary"], cfg, doc["runs"])
     if not made_with_full_preset(experiment, doc):  # e.g. relu-tanh's, made before the fair lr rule
         st.caption(f"{STALE}: `{reference_command(experiment)}`")
     st.plotly_chart(charts.error_curves([r.curves for r in doc["runs"]], f"{TITLES[experiment]} "
