@@ -81,3 +81,12 @@ def plotly_charts(at) -> list:
     """The page's plotly charts, without the hidden one that only loads plotly early
     (app.charts.load_plotly_early)."""
     return [c for c in at.get("plotly_chart") if c.key != EARLY_CHART]
+
+
+def vega_tables(at) -> list:
+    """The data of the page's Streamlit (Vega-Lite) charts, one DataFrame each, long form:
+    the x column, "color -- streamlit-generated" (the series) and "value -- streamlit-generated"."""
+    import pyarrow as pa
+
+    return [pa.ipc.open_stream(d.data.data).read_pandas()
+            for c in at.get("vega_lite_chart") for d in c.proto.datasets]

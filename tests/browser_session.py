@@ -135,6 +135,7 @@ def wait_for_top5(page, timeout_ms: float = 240_000) -> int:
 # test_browser.py checks every page shows it on a fresh machine.
 TIMEOUT_MS = 600_000
 CHART = '[data-testid="stPlotlyChart"] >> visible=true'
+VEGA = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'  # drawn, not a placeholder
 IMAGE = '[data-testid="stImage"] img'
 
 
@@ -163,7 +164,7 @@ PAGES = {
         nth(IMAGE, 0)(page))),
     "Filter quality": ("filter_quality", False, nth('[data-testid="stDataFrame"]', 0)),
     "Correspondence": ("correspondence", False, text(r"^Random minus your part")),
-    "Layer features": ("layer_features", False, nth(CHART, 0)),  # the shipped default table
+    "Layer features": ("layer_features", False, nth(VEGA, 0)),  # the shipped default table
     "Experiments": ("experiments", False, nth(CHART, 0)),
     "Paper claims": ("claims", False, text(r"^(holds|weaker|opposite|not significant|censored)$")),
 }  # not Transfer: it reads a folder of the user's own pictures, which a fresh machine has none of

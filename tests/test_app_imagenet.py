@@ -97,7 +97,7 @@ def test_every_page_shows_results_over_a_class_folder(app, setup):
             assert any(t.startswith("3 classes, ") for t in texts(at)), texts(at)
         elif name == "layer_features":
             at.button(key="lf_run").click().run()
-            assert not at.exception and len(plotly_charts(at)) == 1
+            assert not at.exception and len(at.get("vega_lite_chart")) == 1
             assert [r for r in at.table[0].value["layer"]] == [f"act{i}" for i in range(1, 8)]
 
 

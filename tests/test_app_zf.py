@@ -15,7 +15,7 @@ from analysis.correspondence import correspondence
 from analysis.filter_quality import filter_quality
 
 # The app and its environment, as the other AppTest files get them.
-from tests.app_fixtures import computed, plotly_charts
+from tests.app_fixtures import computed, plotly_charts, vega_tables
 from tests.test_app import app, env, page  # noqa: E402, F401
 
 
@@ -36,6 +36,11 @@ def test_filter_quality_page_matches_the_analysis(app):
     assert row["high-frequency share"] == pytest.approx(q.high_fraction)
     assert row["dead"] == q.dead_fraction and row["stride"] == 1
     assert "untrained:alexnet_cifar" in set(df["weights"])
+    # the histogram: each kernel's mean frequency in bins of 0.025 from 0 to 0.5, as shares
+    (bars,) = vega_tables(app)
+    ours = bars[bars["color -- streamlit-generated"] == "cifar10"]["value -- streamlit-generated"]
+    counts = torch.histc(q.mean_frequency.float(), bins=20, min=0, max=0.5)
+    assert ours.tolist() == pytest.approx((counts / len(q.mean_frequency)).tolist())
 
 
 def test_correspondence_page_matches_the_analysis(app, env):
@@ -61,13 +66,17 @@ def test_layer_features_page_runs_on_request(app):
     app.slider(key="lf_splits").set_value(2).run()
     app.button(key="lf_run").click().run()
     computed(app)  # the table is page data: computed in the background, kept on disk
-    fig = json.loads(plotly_charts(app)[0].proto.spec)
-    assert fig["data"][0]["x"] == ["act1", "act2", "act3", "act4", "act5", "act6", "act7"]
-    assert all(0 <= v <= 100 for v in fig["data"][0]["y"])
-    assert any("ZF Table 7" in t.get("name", "") for t in fig["data"])
+    points = vega_tables(app)[0]  # the layered chart's first layer: every series' points
+    ours = points[points["series"].str.startswith("cifar10, CIFAR-10")]
+    assert ours["layer"].tolist() == ["act1", "act2", "act3", "act4", "act5", "act6", "act7"]
+    table = app.table[0].value.set_index("layer")["accuracy (%)"]  # "mean ± spread", as the chart's
+    assert [f"{m:.1f} ± {(h - m):.1f}" for m, h in zip(ours["accuracy"], ours["high"])] == table.tolist()
+    zf = points[points["series"] == "ZF Table 7: Caltech-101 (30/class)"]
+    assert zf.set_index("layer")["accuracy"].to_dict() == {"act1": 44.8, "act2": 66.2, "act3": 72.3,
+                                                           "act4": 76.6, "act5": 86.2, "act7": 85.5}
     app.slider(key="lf_splits").set_value(3).run()
     app.slider(key="lf_splits").set_value(2).run()  # back to a table computed already: no Run needed
-    assert not app.info and plotly_charts(app)
+    assert not app.info and vega_tables(app) and not plotly_charts(app)
 
 
 def test_transfer_page(app, env, tmp_path):

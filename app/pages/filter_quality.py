@@ -1,14 +1,14 @@
 """Filter quality: ZF Fig. 6 in numbers (dead kernels, high frequencies, aliasing)."""
 
+import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 from alexnet.registry import build_model
 from alexnet.weights import available, entries
 from analysis.filter_quality import DEAD_BELOW, HALF_NYQUIST, layer_quality
-from app import charts, resources
+from app import resources
 
 st.title("Filter quality")
 st.markdown(
@@ -67,13 +67,10 @@ st.markdown("Per kernel, the energy-weighted mean of max(|f_y|, |f_x|) in cycles
             "0.5: a checkerboard). ZF's complaint about AlexNet's conv1 is a two-humped histogram here: "
             "many kernels near 0, many high, few in between.")
 layer = st.radio("Layer", ["conv1", "conv2"], horizontal=True, key="fq_layer")
-fig = go.Figure()
-for s, (_, freqs) in results.items():
-    if layer in freqs:
-        fig.add_trace(go.Histogram(x=freqs[layer], name=s, opacity=0.6, histnorm="probability",
-                                   xbins=dict(start=0, end=0.5, size=0.025)))
-fig.update_layout(barmode="overlay", font=charts.FONT, height=340, xaxis_title="mean frequency (cycles/pixel)",
-                  yaxis_title="share of kernels", margin=dict(l=10, r=10, t=30, b=10))
-st.plotly_chart(fig, width="stretch", key="fq_hist")
+bins = np.arange(0, 0.5 + 1e-9, 0.025)
+shares = pd.DataFrame({s: np.histogram(freqs[layer], bins)[0] / len(freqs[layer])
+                       for s, (_, freqs) in results.items() if layer in freqs},
+                      index=pd.Index([f"{a:.3f}" for a in bins[:-1]], name="mean frequency (cycles/pixel), from"))
+st.bar_chart(shares, stack=False, y_label="share of kernels", height=340)  # a plain chart: no plotly to load
 st.caption("The shipped CIFAR-10 net's conv1 is 5x5 at stride 1, so nothing aliases in it; torchvision's "
            "ImageNet AlexNet (11x11, stride 4) is the net ZF described, once its weights are here.")

@@ -1,17 +1,16 @@
 """Layer features: how well a linear classifier does on each layer (ZF 5.2, Table 7)."""
 
+import altair as alt
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 from analysis import page_data
 from analysis.layer_features import ZF_TABLE_7, balanced_subset, hidden_layers
 from analysis.linear_probe import probe_accuracy
-from app import charts, collection, inputs, jobs, resources
+from app import collection, inputs, jobs, resources
 
 st.title("Layer features")
-charts.load_plotly_early()
 st.markdown(
     "ZF 5.2 kept the ImageNet net fixed and trained a linear classifier on the features of one "
     "layer at a time, with 30 (Caltech-101) or 60 (Caltech-256) labelled images a class: the "
@@ -80,16 +79,28 @@ else:
 names = [n for n, _, _ in rows]
 means = [100 * float(torch.tensor(acc).mean()) for _, _, acc in rows]
 stds = [100 * float(torch.tensor(acc).std()) if len(acc) > 1 else 0.0 for _, _, acc in rows]
-fig = go.Figure(go.Scatter(x=names, y=means, error_y=dict(type="data", array=stds), mode="lines+markers",
-                           name=f"{loaded.name}, {what}, {per_class} a class"))
+ours = f"{loaded.name}, {what}, {per_class} a class"
+points = pd.DataFrame({"layer": names, "accuracy": means, "low": [m - s for m, s in zip(means, stds)],
+                       "high": [m + s for m, s in zip(means, stds)], "series": ours})
 if len(names) == 7:  # AlexNet-shaped: act1..act7 are ZF's layers 1..7
-    for dataset, values in ZF_TABLE_7.items():
-        fig.add_trace(go.Scatter(x=[names[int(k.split()[1]) - 1] for k in values], y=list(values.values()),
-                                 mode="lines+markers", line=dict(dash="dot"), name=f"ZF Table 7: {dataset}"))
-fig.add_hline(y=100 / len(classes), line=dict(color="grey", dash="dash"), annotation_text="chance")
-fig.update_layout(font=charts.FONT, height=380, yaxis=dict(title="test accuracy (%)", range=[0, 100]),
-                  xaxis_title="layer", margin=dict(l=10, r=10, t=30, b=10))
-st.plotly_chart(fig, width="stretch", key="lf_chart")
+    points = pd.concat([points] + [pd.DataFrame({"layer": [names[int(k.split()[1]) - 1] for k in values],
+                                                 "accuracy": list(values.values()),
+                                                 "series": f"ZF Table 7: {dataset}"})
+                                   for dataset, values in ZF_TABLE_7.items()], ignore_index=True)
+# Streamlit's own (Vega-Lite) chart: a fresh browser draws it about a second sooner than plotly's
+x = alt.X("layer:N", sort=names, title="layer", axis=alt.Axis(labelAngle=0))
+series = alt.Color("series:N", title=None, sort=[ours], legend=alt.Legend(orient="bottom", labelLimit=400))
+dashed = alt.condition(alt.datum.series == ours, alt.value([1, 0]), alt.value([4, 3]))
+lines = alt.Chart(points).mark_line(point=True).encode(
+    x, alt.Y("accuracy:Q", title="test accuracy (%)", scale=alt.Scale(domain=[0, 100])), series,
+    strokeDash=dashed, tooltip=["series", "layer", alt.Tooltip("accuracy:Q", format=".1f")])
+spread = alt.Chart(points.dropna(subset=["low"])).mark_errorbar(ticks=True).encode(
+    x, alt.Y("low:Q", title=""), alt.Y2("high:Q"), series)
+chance = alt.Chart(pd.DataFrame({"accuracy": [100 / len(classes)], "label": ["chance"]})).encode(
+    y="accuracy:Q")
+st.altair_chart(lines + spread + chance.mark_rule(strokeDash=[6, 4], color="grey")
+                + chance.mark_text(align="left", dx=4, dy=-6, color="grey").encode(text="label:N", x=alt.value(0)),
+                width="stretch", height=380, key="lf_chart")
 st.table(pd.DataFrame([{"layer": n, "features": d, "accuracy (%)": f"{m:.1f} ± {s:.1f}"}
                       for (n, d, _), m, s in zip(rows, means, stds)]), hide_index=True)
 st.caption("ZF's numbers are for an ImageNet net on Caltech photos, so only their rise with depth "
