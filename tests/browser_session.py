@@ -156,7 +156,7 @@ PAGES = {
     "Deconvnet": ("deconvnet", True, text(r"^projection$")),
     "Feature maps": ("feature_maps", True, nth(CHART, 0)),
     "Occlusion": ("occlusion", True, nth(IMAGE, 3)),  # the picture and three maps over it
-    "Invariance": ("invariance", True, nth(CHART, 2)),
+    "Invariance": ("invariance", True, nth(VEGA, 2)),
     "Evolution": ("evolution", False, text(r"^epoch \d+: ")),
     "Attribution": ("attribution", True, nth(IMAGE, 5)),  # the input and five methods
     "Feature visualisation": ("featvis", False, lambda page: (  # the optimised picture

@@ -18,7 +18,7 @@ from alexnet.images import load_image
 from alexnet.weights import load_model
 from analysis.experiments import EXPERIMENTS
 
-from tests.app_fixtures import cifar_env, computed, plotly_charts, png_bytes, top5
+from tests.app_fixtures import cifar_env, computed, plotly_charts, png_bytes, top5, vega_tables
 from tests.waiting import PROCESS_BOUND, wait_until
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -226,22 +226,20 @@ def test_invariance_page_draws_three_sweeps(app):
     app.file_uploader[0].set_value(("photo.png", data, "image/png")).run()
     page(app, "app/pages/invariance.py")
     assert [s.value for s in app.subheader] == ["Vertical translation", "Scale", "Rotation"]
-    figs = charts(app)
-    assert len(figs) == 3  # one figure per column: layer 1, layer 7 and p(class) stacked
+    assert len(app.get("vega_lite_chart")) == 3 and not charts(app)  # a chart per column
     loaded = load_model("cifar10")
     with torch.no_grad():
         p = loaded.model(loaded.preprocess(load_image(data))).softmax(-1)[0]
     label = loaded.classes[int(p.argmax())]
-    trans, = [f for f in figs if f["layout"]["xaxis3"]["title"]["text"] == "pixels moved down"]
-    assert [a["text"] for a in trans["layout"]["annotations"]] == [
-        "layer 1 distance", "layer 7 distance", f"p({label})"]
-    l1, l7, prob = trans["data"]
-    assert [t["yaxis"] for t in (l1, l7, prob)] == ["y", "y2", "y3"]
-    assert arr(l1["x"]).tolist() == list(range(-8, 9))  # 32 pixels: +-side/4, one pixel at a time
+    spec = json.loads(app.get("vega_lite_chart")[0].proto.spec)  # translation: the first column
+    assert [c["title"] for c in spec["vconcat"]] == ["layer 1 distance", "layer 7 distance", f"p({label})"]
+    assert spec["vconcat"][2]["encoding"]["x"]["title"] == "pixels moved down"
+    l1, l7, prob = vega_tables(app)[:3]
+    assert l1["amount"].tolist() == list(range(-8, 9))  # 32 pixels: +-side/4, one pixel at a time
     # no move, no distance (up to batched float sums)
-    assert arr(l1["y"])[8] == pytest.approx(0, abs=1e-3) and arr(l7["y"])[8] == pytest.approx(0, abs=1e-3)
-    assert arr(l7["y"]).max() > 0
-    assert arr(prob["y"])[8] == pytest.approx(float(p.max()), abs=1e-5)
+    assert l1["value"][8] == pytest.approx(0, abs=1e-3) and l7["value"][8] == pytest.approx(0, abs=1e-3)
+    assert l7["value"].max() > 0
+    assert prob["value"][8] == pytest.approx(float(p.max()), abs=1e-5)
 
 
 def _snapshot(model, path, epoch, scale):

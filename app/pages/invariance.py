@@ -10,7 +10,6 @@ COLUMNS = {"translate": ("Vertical translation", "pixels moved down"),
            "rotate": ("Rotation", "degrees anticlockwise")}
 
 st.title("Invariance")
-charts.load_plotly_early()
 st.markdown("ZF Fig. 5: the picture is moved down, zoomed about its centre and turned, and for "
             "each amount we measure how far the features move from the original's (Euclidean "
             "distance) at layer 1 (after conv1's pooling) and layer 7 (fc7), and the probability "
@@ -42,7 +41,7 @@ for col, (name, (title, unit)) in zip(st.columns(3), COLUMNS.items()):
     amounts, layer1, layer7, prob, top = result[name]
     with col:
         st.subheader(title)
-        st.plotly_chart(charts.sweeps(amounts, [("layer 1 distance", layer1, False),
+        st.altair_chart(charts.sweeps(amounts, [("layer 1 distance", layer1, False),
                                                 ("layer 7 distance", layer7, False),
                                                 (f"p({label})", prob, True)], unit),
                         width="stretch", key=f"inv_{name}")
