@@ -170,30 +170,65 @@ def class_colours(k: int) -> np.ndarray:
 COLOURS = {"relu": "#1f77b4", "tanh": "#d62728", "lrn": "#2ca02c", "no-lrn": "#ff7f0e"}
 
 
-def error_curves(runs, title: str, target: float | None = None, paper: str | None = None) -> go.Figure:
-    """Training error (solid) and test error (dots) against epochs (AK Fig. 1).
+def _net_colours(nets) -> alt.Scale:
+    """The colour scale of curves by net: the fixed colours where every net has one."""
+    nets = list(dict.fromkeys(nets))
+    if all(n in COLOURS for n in nets):
+        return alt.Scale(domain=nets, range=[COLOURS[n] for n in nets])
+    return alt.Scale(domain=nets)
+
+
+def _error_chart(data: pd.DataFrame, title: str, target: float | None, note: str, dash) -> alt.LayerChart:
+    """Error-rate curves of ``data`` (net, line, epoch, error, ...) coloured by net, one line per
+    ``line``, with the target's line: a Streamlit (Vega-Lite) chart, which a fresh browser
+    draws about a second sooner than a plotly figure."""
+    y = alt.Y("error:Q", title="error rate", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%"))
+    tips = [c for c in data.columns if c not in ("line",)]
+    layers = [alt.Chart(data).mark_line().encode(
+        alt.X("epoch:Q", title="epochs"), y,
+        alt.Color("net:N", title=None, scale=_net_colours(data["net"]), legend=alt.Legend(orient="bottom")),
+        strokeDash=dash, detail="line:N", tooltip=[alt.Tooltip(c, format=".3f") if c in ("epoch", "error") else c
+                                        for c in tips])]
+    if target is not None:
+        last = float(data["epoch"].max()) if len(data) else 1.0  # the label ends where the curves do, below the line they come down to
+        level = alt.Chart(pd.DataFrame({"error": [target], "label": [note], "epoch": [last]})).encode(y="error:Q")
+        layers += [level.mark_rule(color="grey", strokeDash=[6, 4]),
+                   level.mark_text(align="right", dy=10, color="grey").encode(text="label:N", x="epoch:Q")]
+    return alt.layer(*layers, title=title).properties(height=380)
+
+
+def error_curves(runs, title: str, target: float | None = None, paper: str | None = None) -> alt.LayerChart:
+    """Training error (solid) and test error (dotted) against epochs (AK Fig. 1).
 
     ``runs``: one ``{net name: Curve}`` per seed; one colour per net, one line per seed.
     """
-    fig = go.Figure()
+    rows = []
     for seed, curves in enumerate(runs):
         for name, c in curves.items():
-            colour = COLOURS.get(name)
-            fig.add_trace(go.Scatter(
-                x=c.epochs, y=c.train_error, mode="lines", name=f"{name} (lr {c.lr:g})",
-                legendgroup=name, showlegend=seed == 0, line=dict(color=colour),
-                hovertemplate=f"{name}: epoch %{{x:.2f}}, training error %{{y:.3f}}<extra></extra>"))
-            if c.test_error:
-                fig.add_trace(go.Scatter(
-                    x=c.test_epochs, y=c.test_error, mode="markers+lines", name=f"{name}: test error",
-                    legendgroup=name, showlegend=seed == 0, line=dict(color=colour, dash="dot"),
-                    hovertemplate=f"{name}: epoch %{{x:.2f}}, test error %{{y:.3f}}<extra></extra>"))
-    if target is not None:
-        fig.add_hline(y=target, line=dict(color="grey", dash="dash"),
-                      annotation_text=f"{target:.0%} training error" + (f" ({paper})" if paper else ""))
-    fig.update_layout(title=title, font=FONT, height=380, margin=dict(l=10, r=10, t=50, b=40),
-                      xaxis_title="epochs", yaxis=dict(title="error rate", range=[0, 1], tickformat=".0%"))
-    return fig
+            for kind, epochs, errors in (("training", c.epochs, c.train_error), ("test", c.test_epochs, c.test_error)):
+                rows += [{"net": name, "error of": kind, "seed": seed, "lr": c.lr, "epoch": e, "error": v,
+                          "line": f"{name} {kind} {seed}"} for e, v in zip(epochs or [], errors or [])]
+    data = pd.DataFrame(rows, columns=["net", "error of", "seed", "lr", "epoch", "error", "line"])
+    dash = alt.StrokeDash("error of:N", title=None, legend=alt.Legend(orient="bottom"),
+                          scale=alt.Scale(domain=["training", "test"], range=[[1, 0], [4, 3]]))
+    note = f"{target:.0%} training error" + (f" ({paper})" if paper else "") if target is not None else ""
+    return _error_chart(data, title, target, note, dash)
+
+
+def grid_curves(grid: dict, picked: dict, title: str, target: float | None = None) -> alt.LayerChart:
+    """Every lr of a grid run (relu_tanh.py's ``result.grid``): one colour per net, the
+    picked lr solid, the others dotted, so one sees what the lr rule chose from."""
+    rows = []
+    for name, lrs in grid.items():
+        for lr, e in sorted(lrs.items(), key=lambda kv: float(kv[0])):
+            c, lr = e["curve"], float(lr)
+            which = f"{name} lr {lr:g}" + (" (picked)" if lr == picked.get(name) else "")
+            rows += [{"net": name, "lr": which, "epoch": x, "error": v, "line": which}
+                     for x, v in zip(c["epochs"], c["train_error"])]
+    data = pd.DataFrame(rows, columns=["net", "lr", "epoch", "error", "line"])
+    dash = alt.condition(alt.expr.test(alt.expr.regexp("picked"), alt.datum.lr), alt.value([1, 0]), alt.value([2, 3]))
+    note = f"{target:.0%} training error" if target is not None else ""
+    return _error_chart(data, title, target, note, dash)
 
 
 def sweeps(amounts, panels, x_title: str) -> alt.VConcatChart:
@@ -244,25 +279,6 @@ def pixelated(img: np.ndarray, side: int) -> np.ndarray:
     img = img if img.dtype == np.uint8 else np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)
     k = max(1, side // img.shape[0])
     return np.repeat(np.repeat(img, k, axis=0), k, axis=1)
-
-
-def grid_curves(grid: dict, picked: dict, title: str, target: float | None = None) -> go.Figure:
-    """Every lr of a grid run (relu_tanh.py's ``result.grid``): one colour per net, the
-    picked lr bold, the others thin, so one sees what the lr rule chose from."""
-    fig = go.Figure()
-    for name, lrs in grid.items():
-        for lr, e in sorted(lrs.items(), key=lambda kv: float(kv[0])):
-            c, chosen = e["curve"], float(lr) == picked.get(name)
-            fig.add_trace(go.Scatter(
-                x=c["epochs"], y=c["train_error"], mode="lines",
-                name=f"{name} lr {float(lr):g}" + (" (picked)" if chosen else ""),
-                line=dict(color=COLOURS.get(name), width=3 if chosen else 1, dash=None if chosen else "dot"),
-                hovertemplate=f"{name} lr {float(lr):g}: epoch %{{x:.2f}}, training error %{{y:.3f}}<extra></extra>"))
-    if target is not None:
-        fig.add_hline(y=target, line=dict(color="grey", dash="dash"), annotation_text=f"{target:.0%} training error")
-    fig.update_layout(title=title, font=FONT, height=380, margin=dict(l=10, r=10, t=50, b=40),
-                      xaxis_title="epochs", yaxis=dict(title="error rate", range=[0, 1], tickformat=".0%"))
-    return fig
 
 
 def ratio_grid(rows, title: str) -> go.Figure:

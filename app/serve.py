@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def warm() -> None:
     """Import and load what every first page needs (once per server)."""
-    import plotly.graph_objects  # noqa: F401 - every page draws with it
+    import altair  # noqa: F401 - the pages draw with it and plotly
+    import plotly.graph_objects  # noqa: F401
     import torchvision.transforms.v2  # noqa: F401 - the model's preprocessing
 
     from alexnet.weights import available

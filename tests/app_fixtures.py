@@ -84,9 +84,9 @@ def plotly_charts(at) -> list:
 
 
 def vega_tables(at) -> list:
-    """The data of the page's Streamlit (Vega-Lite) charts, one DataFrame each, long form:
+    """The data of the page's (or of one) Streamlit (Vega-Lite) charts, one DataFrame each, long form:
     the x column, "color -- streamlit-generated" (the series) and "value -- streamlit-generated"."""
     import pyarrow as pa
 
-    return [pa.ipc.open_stream(d.data.data).read_pandas()
-            for c in at.get("vega_lite_chart") for d in c.proto.datasets]
+    charts = [at] if hasattr(at, "proto") else at.get("vega_lite_chart")  # one chart, or a page's
+    return [pa.ipc.open_stream(d.data.data).read_pandas() for c in charts for d in c.proto.datasets]

@@ -165,7 +165,7 @@ PAGES = {
     "Filter quality": ("filter_quality", False, nth('[data-testid="stDataFrame"]', 0)),
     "Correspondence": ("correspondence", False, text(r"^Random minus your part")),
     "Layer features": ("layer_features", False, nth(VEGA, 0)),  # the shipped default table
-    "Experiments": ("experiments", False, nth(CHART, 0)),
+    "Experiments": ("experiments", False, nth(VEGA, 0)),
     "Paper claims": ("claims", False, text(r"^(holds|weaker|opposite|not significant|censored)$")),
 }  # not Transfer: it reads a folder of the user's own pictures, which a fresh machine has none of
 

@@ -353,10 +353,11 @@ def test_experiments_page_shows_shipped_results(app, pretrained):
     stale = [c.value for c in app.caption if c.value.startswith("made with other settings")]
     assert [x.split("--experiments ")[1].split()[0] for x in stale] == ["relu-tanh"]
     assert not [c for c in app.caption if c.value.startswith("Every seed picked")]  # one lr each: no grid
-    (relu_tanh,) = charts(app)
-    assert len(relu_tanh["data"]) == 4  # two nets, two seeds
-    assert arr(relu_tanh["data"][1]["y"]).tolist() == [0.8, 0.7, 0.6, 0.5, 0.3, 0.25]
-    assert relu_tanh["layout"]["shapes"][0]["y0"] == 0.25  # the 25% line
+    (curves, line) = vega_tables(app)  # the curves, and the 25% line
+    assert curves["line"].nunique() == 4  # two nets, two seeds
+    tanh0 = curves[curves["line"] == "tanh training 0"]
+    assert tanh0["error"].tolist() == [0.8, 0.7, 0.6, 0.5, 0.3, 0.25] and set(tanh0["lr"]) == {0.02}
+    assert line["error"].tolist() == [0.25]
 
     open_tab(app, "lrn")
     m = {x.label: x.value for x in app.metric}
@@ -369,8 +370,8 @@ def test_experiments_page_shows_shipped_results(app, pretrained):
     # both hand-made references ran ExperimentConfig()'s defaults, not today's full presets
     stale = [c.value for c in app.caption if c.value.startswith("made with other settings")]
     assert [x.split("--experiments ")[1].split()[0] for x in stale] == ["lrn"]
-    (lrn,) = charts(app)
-    assert len(lrn["data"]) == 8  # training and test error, two nets, two seeds
+    lrn = vega_tables(app)[0]
+    assert lrn["line"].nunique() == 8  # training and test error, two nets, two seeds
 
 
 def test_experiments_page_when_tanh_never_reached_the_target(app, pretrained):
@@ -398,7 +399,9 @@ def test_experiments_page_when_tanh_never_reached_the_target(app, pretrained):
 
 
 def live_chart(app):
-    return [f for f in charts(app) if "(this run)" in f["layout"]["title"]["text"]]
+    """The live run's curves: (the chart's Vega-Lite spec, its curves' data)."""
+    return [(spec, vega_tables(c)[0]) for c in app.get("vega_lite_chart")
+            if "(this run)" in (spec := json.loads(c.proto.spec)).get("title", "")]
 
 
 def _has_curves(job) -> bool:
@@ -441,11 +444,10 @@ def test_experiments_page_runs_jobs_and_stops_one(app, pretrained, tmp_path, mon
     finally:
         for j in jobs:
             j.stop()
-    fig = next(f for f in live_chart(app) if "ReLU vs tanh" in f["layout"]["title"]["text"])
+    curves = next(data for spec, data in live_chart(app) if "ReLU vs tanh" in spec["title"])
     result = done.result()
     # the quick preset trains every lr of both grids: one line each, the picked one named so
-    names = [t["name"] for t in fig["data"]]
-    assert len(names) == sum(len(v) for v in result.config["lrs"].values())
-    picked = next(t for t in fig["data"] if t["name"] == f"relu lr {result.curves['relu'].lr:g} (picked)")
-    assert arr(picked["y"]).tolist() == result.curves["relu"].train_error
+    assert curves["line"].nunique() == sum(len(v) for v in result.config["lrs"].values())
+    picked = curves[curves["line"] == f"relu lr {result.curves['relu'].lr:g} (picked)"]
+    assert picked["error"].tolist() == result.curves["relu"].train_error
     assert any("relu" in md.value and "epoch" in md.value for md in app.markdown)

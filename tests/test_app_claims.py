@@ -12,7 +12,7 @@ from analysis.experiments import EXPERIMENTS, ExperimentConfig, ExperimentResult
 from analysis.experiments.claims import Claim
 from analysis.experiments.job import write_json_atomic
 from analysis.experiments.relu_tanh import CLAIM
-from tests.test_app import app, charts, env, page, pretrained  # noqa: F401  (fixtures)
+from tests.test_app import app, charts, env, live_chart, page, pretrained  # noqa: F401  (fixtures)
 from tests.waiting import wait_until
 
 PAGE = "app/pages/claims.py"
@@ -155,9 +155,9 @@ def test_rerun_grows_every_lr_of_the_grid(app, pretrained, tmp_path, monkeypatch
         wait_until(lambda: len((job.progress().get("partial") or {}).get("grid", {}).get("tanh", {})) == n,
                    what="every lr of both grids in the progress file")
         app.run()
-        live = [f for f in charts(app) if "(this run)" in f["layout"]["title"]["text"]]
+        live = live_chart(app)
         lrs = preset("relu-tanh", "quick").lrs
-        assert len(live) == 1 and len(live[0]["data"]) == len(lrs["relu"]) + len(lrs["tanh"])
+        assert len(live) == 1 and live[0][1]["line"].nunique() == len(lrs["relu"]) + len(lrs["tanh"])
     finally:
         job.stop()
 

@@ -1,7 +1,6 @@
 """The ZF pages (Filter quality, Correspondence, Layer features, Transfer) and the Architecture
 page's side-by-side view, through streamlit.testing.v1.AppTest, against the analyses called directly."""
 
-import json
 from pathlib import Path
 
 import pytest

@@ -108,7 +108,7 @@ def show_reference(experiment: str) -> None:
     show_summary(experiment, doc["summary"], cfg, doc["runs"])
     if not made_with_full_preset(experiment, doc):  # e.g. relu-tanh's, made before the fair lr rule
         st.caption(f"{STALE}: `{reference_command(experiment)}`")
-    st.plotly_chart(charts.error_curves([r.curves for r in doc["runs"]], f"{TITLES[experiment]} "
+    st.altair_chart(charts.error_curves([r.curves for r in doc["runs"]], f"{TITLES[experiment]} "
                                         f"(seeds {doc['seeds']})", cfg["target_error"], "paper's line"),
                     width="stretch", key=f"ref_{experiment}")
     st.caption(f"{PAPER[experiment]}. Here: inputs {cfg.get('inputs', 'standardised')}, "
@@ -154,7 +154,6 @@ def run_section(experiment: str) -> None:
 
 
 st.title("Experiments")
-charts.load_plotly_early()
 st.markdown("Claims of AlexNet checked on CIFAR-10 with a small four-layer net "
             "(conv-pool x3 + fc, the accepted stand-in; the paper does not give it). Shipped "
             "results show at once; a live run trains in the background and its curves grow here.")
