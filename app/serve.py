@@ -26,8 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def warm() -> None:
     """Import and load what every first page needs (once per server)."""
-    import altair  # noqa: F401 - the pages draw with it and plotly
-    import plotly.graph_objects  # noqa: F401
+    import plotly.graph_objects  # noqa: F401 - the pages draw with it and altair (below)
     import torchvision.transforms.v2  # noqa: F401 - the model's preprocessing
 
     from alexnet.weights import available
@@ -43,6 +42,10 @@ def warm() -> None:
     import analysis.deconv  # noqa: F401 - the pages' analyses
     import analysis.invariance  # noqa: F401
     import analysis.occlusion  # noqa: F401
+    # Not first: while the main thread still imports streamlit (which configures plotly),
+    # this thread importing numpy through altair made streamlit's import fail on a partly
+    # initialised numpy (bench_pages, 2026-12-02).
+    import altair  # noqa: F401
 
 
 def warm_data() -> None:

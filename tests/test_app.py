@@ -190,7 +190,7 @@ def test_occlusion_page_draws_three_maps_over_the_picture(app):
     loaded = load_model("cifar10")
     with torch.no_grad():
         picked = loaded.classes[int(loaded.model(loaded.preprocess(load_image(data))).argmax())]
-    legend = " ".join(h.proto.body for h in app.get("html"))
+    legend = " ".join(m.value for m in app.markdown)
     named = [c for c in loaded.classes if f">{c}</span>" in legend]
     assert picked in named
     assert f"**(d) p({picked})**" in shown

@@ -61,6 +61,5 @@ for row in (panels[:2], panels[2:]):
     for col, (title, picture, legend) in zip(st.columns(2), row):
         col.markdown(f"**{title}**")
         col.image(picture, width="stretch", output_format="PNG")
-        if legend:
-            with col:
-                st.html(legend)
+        if legend:  # markdown, not st.html: the page then needs no extra browser code for it
+            col.markdown(legend, unsafe_allow_html=True)
