@@ -183,14 +183,13 @@ def _error_chart(data: pd.DataFrame, title: str, target: float | None, note: str
     ``line``, with the target's line: a Streamlit (Vega-Lite) chart, which a fresh browser
     draws about a second sooner than a plotly figure."""
     y = alt.Y("error:Q", title="error rate", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%"))
-    tips = [c for c in data.columns if c not in ("line",)]
-    layers = [alt.Chart(data).mark_line().encode(
-        alt.X("epoch:Q", title="epochs"), y,
-        alt.Color("net:N", title=None, scale=_net_colours(data["net"]), legend=alt.Legend(orient="bottom")),
-        strokeDash=dash, detail="line:N", tooltip=[alt.Tooltip(c, format=".3f") if c in ("epoch", "error") else c
-                                        for c in tips])]
-    if target is not None:
-        last = float(data["epoch"].max()) if len(data) else 1.0  # the label ends where the curves do, below the line they come down to
+    tips = [alt.Tooltip(c, format=".3f") if c in ("epoch", "error") else c
+            for c in data.columns if c not in ("line", "picked")]
+    colour = alt.Color("net:N", title=None, scale=_net_colours(data["net"]), legend=alt.Legend(orient="bottom"))
+    layers = [alt.Chart(data).mark_line().encode(alt.X("epoch:Q", title="epochs"), y, colour, strokeDash=dash,
+                                                 detail="line:N", tooltip=tips)]
+    if target is not None:  # its label ends where the curves do, below the line they come down to
+        last = float(data["epoch"].max()) if len(data) else 1.0
         level = alt.Chart(pd.DataFrame({"error": [target], "label": [note], "epoch": [last]})).encode(y="error:Q")
         layers += [level.mark_rule(color="grey", strokeDash=[6, 4]),
                    level.mark_text(align="right", dy=10, color="grey").encode(text="label:N", x="epoch:Q")]
@@ -222,11 +221,12 @@ def grid_curves(grid: dict, picked: dict, title: str, target: float | None = Non
     for name, lrs in grid.items():
         for lr, e in sorted(lrs.items(), key=lambda kv: float(kv[0])):
             c, lr = e["curve"], float(lr)
-            which = f"{name} lr {lr:g}" + (" (picked)" if lr == picked.get(name) else "")
-            rows += [{"net": name, "lr": which, "epoch": x, "error": v, "line": which}
+            chosen = lr == picked.get(name)
+            which = f"{name} lr {lr:g}" + (" (picked)" if chosen else "")
+            rows += [{"net": name, "lr": which, "epoch": x, "error": v, "line": which, "picked": chosen}
                      for x, v in zip(c["epochs"], c["train_error"])]
-    data = pd.DataFrame(rows, columns=["net", "lr", "epoch", "error", "line"])
-    dash = alt.condition(alt.expr.test(alt.expr.regexp("picked"), alt.datum.lr), alt.value([1, 0]), alt.value([2, 3]))
+    data = pd.DataFrame(rows, columns=["net", "lr", "epoch", "error", "line", "picked"])
+    dash = alt.condition(alt.datum.picked, alt.value([1, 0]), alt.value([2, 3]))
     note = f"{target:.0%} training error" if target is not None else ""
     return _error_chart(data, title, target, note, dash)
 

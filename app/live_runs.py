@@ -92,7 +92,7 @@ def _show(experiment: str, polling: bool) -> None:
 
 
 def draw_result(res: ExperimentResult, title: str, key: str) -> None:
-    """One run's curves: every lr of a grid run (the winner bold), else each net's curve."""
+    """One run's curves: every lr of a grid run (the winner solid), else each net's curve."""
     target = res.config["target_error"]
     if any("curve" in e for lrs in res.grid.values() for e in lrs.values() if isinstance(e, dict)):
         st.altair_chart(charts.grid_curves(res.grid, {n: c.lr for n, c in res.curves.items()}, title, target),
