@@ -69,6 +69,13 @@ def positions(length: int, size: int, stride: int) -> torch.Tensor:
     return torch.arange(steps) * stride
 
 
+def centres(starts, size: int, length: int) -> list[float]:
+    """The pixel coordinate of each square's centre, for squares of ``size`` starting at
+    ``starts`` along a side of ``length`` (pixel i covers [i - 0.5, i + 0.5]); a square the
+    edge cuts is smaller, so its centre moves in."""
+    return [(t + min(t + size, length)) / 2 - 0.5 for t in torch.as_tensor(starts).tolist()]
+
+
 def _check(images, size, stride, baseline, batch_size) -> None:
     check_images(images)
     h, w = images.shape[-2:]

@@ -5,7 +5,7 @@ import torch
 from captum.attr import Occlusion
 
 from alexnet.weights import TORCHVISION_CONFIG
-from analysis.occlusion import DEFAULT_SIZE, DEFAULT_STRIDE, occlusion, positions
+from analysis.occlusion import DEFAULT_SIZE, DEFAULT_STRIDE, centres, occlusion, positions
 from tests.nets import NARROW, make
 from tests.nets import NARROW_CIFAR as CIFAR  # He init: the paper's N(0, 0.01) gives too flat a softmax to test
 
@@ -34,6 +34,13 @@ def by_hand(model, x, size, stride, grey, channel, target):
             top.append(p.argmax())
     shape = (len(positions(h, size, stride)), len(positions(w, size, stride)))
     return [torch.stack(v).reshape(shape) for v in (act, prob, top)]
+
+
+def test_square_centres_by_hand():
+    # 8-pixel squares from 0, 8, 16, 24 over 32 pixels: pixels 0-7 centre at 3.5, and so on
+    assert centres(positions(32, 8, 8), 8, 32) == [3.5, 11.5, 19.5, 27.5]
+    # from 28 an 8-pixel square is cut to pixels 28-31: its centre is 29.5, not 31.5
+    assert centres([0, 28], 8, 32) == [3.5, 29.5]
 
 
 def test_positions_follow_captum_rule():

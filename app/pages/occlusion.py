@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from analysis.occlusion import DEFAULT_SIZE, DEFAULT_STRIDE, occlusion
+from analysis.occlusion import DEFAULT_SIZE, DEFAULT_STRIDE, centres, occlusion
 from app import charts, inputs, resources
 
 st.title("Occlusion")
@@ -27,10 +27,7 @@ def maps(model_name: str, image_bytes: bytes, size: int, stride: int):
     m = resources.model(model_name)[0]
     x = m.preprocess(resources.decode(image_bytes)[0])  # (1, 3, S, S)
     r = occlusion(m.model, x, size=size, stride=stride)
-    side = x.shape[-1]
-    # pixel coordinates of each square's centre (a square cut at the edge is smaller)
-    ys = [(t + min(t + size, side)) / 2 - 0.5 for t in r.rows.tolist()]
-    xs = [(t + min(t + size, side)) / 2 - 0.5 for t in r.cols.tolist()]
+    ys, xs = centres(r.rows, size, x.shape[-2]), centres(r.cols, size, x.shape[-1])
     return (r.activation[0].numpy(), r.probability[0].numpy(), r.top_class[0].numpy(),
             int(r.channel[0]), int(r.target[0]), float(r.base_probability[0]),
             charts.as_picture(x[0]), xs, ys)
