@@ -18,7 +18,7 @@ import streamlit as st
 
 from analysis.experiments import EXPERIMENTS, ExperimentJob, ExperimentResult
 from analysis.experiments.relu_tanh import ratio_table
-from app import charts, resources
+from app import charts, resources, vega
 
 POLL_S = 1.5  # seconds between looks at a running job's progress file
 
@@ -95,14 +95,14 @@ def draw_result(res: ExperimentResult, title: str, key: str) -> None:
     """One run's curves: every lr of a grid run (the winner solid), else each net's curve."""
     target = res.config["target_error"]
     if any("curve" in e for lrs in res.grid.values() for e in lrs.values() if isinstance(e, dict)):
-        st.altair_chart(charts.grid_curves(res.grid, {n: c.lr for n, c in res.curves.items()}, title, target),
+        st.altair_chart(vega.grid_curves(res.grid, {n: c.lr for n, c in res.curves.items()}, title, target),
                         width="stretch", key=key)
         rows = ratio_table(res)
         if rows:
             st.plotly_chart(charts.ratio_grid(rows, f"tanh / ReLU epochs to {target:.0%}, every lr pair"),
                             width="stretch", key=f"{key}_ratios")
     else:
-        st.altair_chart(charts.error_curves([res.curves], title, target), width="stretch", key=key)
+        st.altair_chart(vega.error_curves([res.curves], title, target), width="stretch", key=key)
 
 
 def show_figures(r: ExperimentResult | None) -> None:

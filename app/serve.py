@@ -45,7 +45,8 @@ def warm() -> None:
     # Not first: while the main thread still imports streamlit (which configures plotly),
     # this thread importing numpy through altair made streamlit's import fail on a partly
     # initialised numpy (bench_pages, 2026-12-02).
-    import altair  # noqa: F401
+    import altair  # noqa: F401 - app.vega's charts (and pandas, which altair leaves out)
+    import pandas  # noqa: F401
 
 
 def warm_data() -> None:

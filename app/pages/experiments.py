@@ -13,7 +13,7 @@ import streamlit as st
 from analysis.experiments import EXPERIMENTS, load_reference, preset
 from analysis.experiments.reference import STALE, made_with_full_preset, reference_command
 from analysis.experiments.relu_tanh import grid_edge
-from app import charts, live_runs, resources
+from app import charts, live_runs, resources, vega
 
 PAPER = {name: e.claim for name, e in EXPERIMENTS.items()}  # the experiments registry
 TITLES = {name: e.title for name, e in EXPERIMENTS.items()}
@@ -108,7 +108,7 @@ def show_reference(experiment: str) -> None:
     show_summary(experiment, doc["summary"], cfg, doc["runs"])
     if not made_with_full_preset(experiment, doc):  # e.g. relu-tanh's, made before the fair lr rule
         st.caption(f"{STALE}: `{reference_command(experiment)}`")
-    st.altair_chart(charts.error_curves([r.curves for r in doc["runs"]], f"{TITLES[experiment]} "
+    st.altair_chart(vega.error_curves([r.curves for r in doc["runs"]], f"{TITLES[experiment]} "
                                         f"(seeds {doc['seeds']})", cfg["target_error"], "paper's line"),
                     width="stretch", key=f"ref_{experiment}")
     st.caption(f"{PAPER[experiment]}. Here: inputs {cfg.get('inputs', 'standardised')}, "

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from analysis.invariance import invariance_all
-from app import charts, inputs, resources
+from app import inputs, resources, vega
 
 COLUMNS = {"translate": ("Vertical translation", "pixels moved down"),
            "scale": ("Scale", "zoom factor"),
@@ -41,7 +41,7 @@ for col, (name, (title, unit)) in zip(st.columns(3), COLUMNS.items()):
     amounts, layer1, layer7, prob, top = result[name]
     with col:
         st.subheader(title)
-        st.altair_chart(charts.sweeps(amounts, [("layer 1 distance", layer1, False),
+        st.altair_chart(vega.sweeps(amounts, [("layer 1 distance", layer1, False),
                                                 ("layer 7 distance", layer7, False),
                                                 (f"p({label})", prob, True)], unit),
                         width="stretch", key=f"inv_{name}")
