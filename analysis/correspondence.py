@@ -134,7 +134,7 @@ def correspondence(model: nn.Module, images: torch.Tensor, boxes, layers=None, f
 
     ``layers`` default to the net's ``last_conv`` and ``penultimate`` roles (ZF's layers 5 and 7).
     """
-    return _measure(_changes(model, images, [boxes], _names(model, layers), fill)[0])
+    return _measure(feature_changes(model, images, boxes, layers, fill))
 
 
 def random_boxes(boxes, height: int, width: int, generator: torch.Generator | None = None) -> list[Box]:
