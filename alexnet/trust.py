@@ -84,11 +84,12 @@ def trust_report(model: nn.Module, mean, std, held_out: TensorDataset, test: Ten
         score = lambda f, logits: unsure_scores(logits, t, s, f, reference)  # noqa: E731
         threshold = threshold_keeping(score(held_f, held), KEEP)
         inside = score(clean_f, clean)
+        away = {k: score(*v) for k, v in outside.items()}  # each stand-in scored once
         scores[s] = {"threshold": threshold,
                      "test_kept": float((inside >= threshold).double().mean()),
-                     "stand_ins": {k: {"flagged": float((score(*v) < threshold).double().mean()),
-                                       "auroc": auroc(inside, score(*v))}
-                                   for k, v in outside.items()}}
+                     "stand_ins": {k: {"flagged": float((a < threshold).double().mean()),
+                                       "auroc": auroc(inside, a)}
+                                   for k, a in away.items()}}
     if reference is not None:
         scores["knn"]["k"], scores["knn"]["references"] = KNN_K, len(reference)
     # The score that better separates the stand-ins from real test images.
