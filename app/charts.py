@@ -85,10 +85,16 @@ def towers_diagram(rows, towers: int) -> str:
     return "\n".join(lines)
 
 
+def as_uint8(image) -> np.ndarray:
+    """An (H, W, 3) picture as uint8: floats in [0, 1] scaled by 255 and cut to whole levels,
+    as ``st.image`` itself converts them."""
+    a = np.asarray(image)
+    return a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255).astype(np.uint8)
+
+
 def picture(image, title: str = "", height: int = 300) -> go.Figure:
     """An (H, W, 3) picture (uint8, or floats in [0, 1]) drawn pixel-sharp and zoomable."""
-    a = np.asarray(image)
-    a = a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255).astype(np.uint8)
+    a = as_uint8(image)
     fig = go.Figure(go.Image(z=a, hovertemplate="x %{x}, y %{y}<extra></extra>"))
     fig.update_layout(title=title, font=FONT, height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0))
     fig.update_xaxes(visible=False)
@@ -192,7 +198,7 @@ def reliability(block: dict, title: str) -> go.Figure:
 def pixelated(img: np.ndarray, side: int) -> np.ndarray:
     """(S, S, 3) uint8, or floats in [0, 1], enlarged by whole pixels to about ``side`` as
     uint8, so the browser shows the net's pixels as squares instead of smoothing them away."""
-    img = img if img.dtype == np.uint8 else np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    img = as_uint8(img)
     k = max(1, side // img.shape[0])
     return np.repeat(np.repeat(img, k, axis=0), k, axis=1)
 
