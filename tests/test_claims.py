@@ -44,3 +44,17 @@ def test_measure_skips_unmeasured_runs_and_needs_two_seeds():
     assert two.verdict == "not significant"
     three = measure(claim, [-2.0, -2.2, -1.8])  # half-width 4.303 * 0.2 / sqrt(3) = 0.50
     assert three.verdict == "holds" and three.high == pytest.approx(-1.503, abs=1e-3)
+
+
+def test_a_reference_part_way_through_growing_its_grid_is_not_todays_protocol():
+    """A file whose config is today's full preset but which still holds a seed run on the
+    smaller grid (its turn to grow not yet come) is stale: every run must be today's."""
+    from analysis.experiments import ExperimentResult, preset
+    from analysis.experiments.reference import made_with_full_preset
+
+    full = preset("relu-tanh", "full").to_dict()
+    smaller = {**full, "lrs": {n: lrs[1:] for n, lrs in full["lrs"].items()}}
+    runs = [ExperimentResult("relu-tanh", {**full, "seed": 0}, {}),
+            ExperimentResult("relu-tanh", {**smaller, "seed": 1}, {})]
+    assert made_with_full_preset("relu-tanh", {"config": full, "runs": runs[:1]})
+    assert not made_with_full_preset("relu-tanh", {"config": full, "runs": runs})

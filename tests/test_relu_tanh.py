@@ -88,6 +88,39 @@ def test_an_interrupted_seed_goes_on_where_it_stopped(data, tmp_path):
         run_relu_tanh(replace(cfg, seed=1), data).grid
 
 
+@pytest.mark.parametrize("new", [{"relu": (0.02,), "tanh": (0.02,)}, {"relu": (0.1,), "tanh": (0.1,)}])
+def test_growing_a_grid_gives_what_the_whole_grid_gives(data, new):
+    """A seed run on a smaller grid, grown by a few lrs, ends as the whole grid run at once
+    ends (the reference: that run), training only the new lrs."""
+    whole_cfg = replace(FAST, lrs={"relu": (0.02, 0.05, 0.1), "tanh": (0.02, 0.05, 0.1)})
+    small_cfg = replace(whole_cfg, lrs={n: tuple(lr for lr in lrs if lr not in new[n])
+                                        for n, lrs in whole_cfg.lrs.items()})
+    steps = []
+    whole = run_relu_tanh(whole_cfg, data)
+    grown = run_relu_tanh(whole_cfg, data, grown_from=run_relu_tanh(small_cfg, data),
+                          should_stop=lambda: steps.append(1) and False)
+    assert grown.epochs_to_target == whole.epochs_to_target and grown.ratio == whole.ratio
+    assert grown.ratio_lower_bound == whole.ratio_lower_bound
+    for name in whole_cfg.lrs:
+        assert list(grown.grid[name]) == list(whole.grid[name])  # every lr, in the grid's order
+        assert grown.curves[name].lr == whole.curves[name].lr
+        assert grown.curves[name].train_error == whole.curves[name].train_error
+        for lr in new[name]:  # a new lr trained exactly as far as in the whole grid's race
+            assert grown.grid[name][str(lr)] == whole.grid[name][str(lr)]
+    # only the new lrs trained: no more steps than they took in the whole grid
+    new_steps = sum(round(whole.grid[n][str(lr)]["epochs"] * 8) for n in new for lr in new[n])  # 256 / 32 a epoch
+    assert 0 < len(steps) <= new_steps
+
+
+def test_a_grid_grows_only_from_a_smaller_grid_of_the_same_settings(data):
+    small = run_relu_tanh(replace(FAST, lrs={"relu": (0.05,), "tanh": (0.05,)}), data)
+    for other in (replace(FAST, lrs={"relu": (0.02,), "tanh": (0.05,)}),  # 0.05 left out
+                  replace(FAST, epochs=2.0),  # another cap
+                  replace(FAST, seed=1)):  # another seed's weights
+        with pytest.raises(ValueError, match="smaller lr grid"):
+            run_relu_tanh(other, data, grown_from=small)
+
+
 def _result(ratio=None, bound=None, relu=2.0):
     return ExperimentResult("relu-tanh", {}, {}, epochs_to_target={"relu": relu, "tanh": None},
                             ratio=ratio, ratio_lower_bound=bound)
@@ -170,3 +203,29 @@ def test_reference_resumes_per_seed(tmp_path, data_dir, isolated_cache, capsys):
     assert "AK 3.1" in said
     cli(args + ["--seeds", "0,1", "--epochs", "0.25"])  # another config: starts afresh
     assert "already in" not in capsys.readouterr().out
+
+
+def test_reference_grows_a_grid_seed_by_seed(tmp_path, data_dir, isolated_cache, capsys):  # noqa: F811
+    """Adding lrs to a reference's grid trains only the new lrs of each seed; a seed not yet
+    grown stays in the file with its smaller grid until its turn, and the file says so."""
+    out = tmp_path / "ref.json"
+    args = ["relu-tanh", "--preset", "quick", "--data-dir", str(data_dir), "--epochs", "0.5",
+            "--subset", "100", "--lr", "tanh=0.05", "--out", str(out)]
+    cli(args + ["--lr", "relu=0.05", "--seeds", "0,1"])
+    small = json.loads(out.read_text())
+    capsys.readouterr()
+    cli(args + ["--lr", "relu=0.02,0.05", "--seeds", "0"])  # grow seed 0 only
+    assert "growing the lr grid of seed(s) 0, 1" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["seeds"] == [0, 1] and doc["runs"][1] == small["runs"][1]  # seed 1 waits, as it was
+    grown = doc["runs"][0]
+    assert list(grown["grid"]["relu"]) == ["0.02", "0.05"]
+    assert grown["grid"]["relu"]["0.05"] == small["runs"][0]["grid"]["relu"]["0.05"]  # taken, not retrained
+    assert grown["grid"]["tanh"] == small["runs"][0]["grid"]["tanh"]
+    assert [s["seeds"] for s in doc["sessions"]] == [[0, 1], [0]]
+    cli(args + ["--lr", "relu=0.02,0.05", "--seeds", "0,1"])
+    said = capsys.readouterr().out
+    assert "seed(s) 0 already in" in said and "growing the lr grid of seed(s) 1 " in said
+    doc = json.loads(out.read_text())
+    assert [list(r["grid"]["relu"]) for r in doc["runs"]] == [["0.02", "0.05"]] * 2
+    assert doc["runs"][0] == grown

@@ -87,11 +87,13 @@ def partial_file(experiment: str, cfg) -> Path:
     return cache_dir() / "experiments" / f"{experiment}-seed{cfg.seed}-{digest}.pt"
 
 
-def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after_each=None):
+def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after_each=None, grow=None):
     """Run one experiment per seed with a tqdm bar each; returns the results.
 
     ``after_each(results_so_far)`` runs after every seed (the CLI saves there,
-    so a long multi-seed run that is cut short keeps the seeds it finished)."""
+    so a long multi-seed run that is cut short keeps the seeds it finished).
+    ``grow``: {seed: that seed's run on a smaller lr grid}, which the experiment
+    grows instead of running the seed afresh (``Experiment.grows``)."""
     from tqdm import tqdm
 
     results = []
@@ -106,8 +108,9 @@ def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after
 
         c = replace(cfg, seed=seed)
         e = EXPERIMENTS[experiment]
-        r = (e.run(c, train, test, progress, checkpoint=partial_file(experiment, c)) if e.resumable
-             else e.run(c, train, test, progress))
+        more = {"grown_from": grow[seed]} if seed in (grow or {}) else {}
+        r = (e.run(c, train, test, progress, checkpoint=partial_file(experiment, c), **more) if e.resumable
+             else e.run(c, train, test, progress, **more))
         bar.n = 1000
         bar.close()
         results.append(r)
@@ -136,39 +139,48 @@ def _print_result(r) -> None:
         print(f"  ratio tanh/relu epochs: > {r.ratio_lower_bound:.2f} (tanh never got there)")
 
 
-def _document(experiment, cfg, results, wall: float, earlier: dict | None = None) -> dict:
+def _document(experiment, cfg, results, wall: float, earlier: dict | None = None, ran=()) -> dict:
     """The reference/--out document; ``earlier``: the file this run resumes (its seeds are in
-    ``results``), whose wall time adds to this one's and whose sessions are kept."""
+    ``results``), whose wall time adds to this one's and whose sessions are kept; ``ran``:
+    the seeds this session ran (or grew)."""
     machine = {"platform": platform.platform(), "processor": platform.processor(),
                "cpus": os.cpu_count(), "threads": _threads()}
     command = "python -m analysis.experiments " + shlex.join(sys.argv[1:])
     before = (earlier or {}).get("sessions") or ([{k: earlier[k] for k in ("machine", "wall_seconds", "command",
                                                                             "seeds") if k in earlier}]
                                                  if earlier else [])
-    new_seeds = [r.config["seed"] for r in results if r.config["seed"] not in (earlier or {}).get("seeds", [])]
     sessions = before + [{"machine": machine, "wall_seconds": round(wall, 1), "command": command,
-                          "seeds": new_seeds}]
+                          "seeds": list(ran)}]
     return {"experiment": experiment, "config": cfg.to_dict(), "seeds": [r.config["seed"] for r in results],
             "summary": summarize(results), "runs": [r.to_dict() for r in results],
             "machine": machine, "wall_seconds": round(sum(x.get("wall_seconds", 0.0) for x in sessions), 1),
             "command": command, "sessions": sessions}
 
 
-def _resumable(path, experiment: str, cfg) -> dict | None:
-    """The results file at ``path`` if it holds runs of exactly ``cfg`` (seed aside; a file
-    saved before a config field existed reads with its default), else None."""
+def _earlier_runs(path, experiment: str, cfg) -> tuple[dict | None, list, dict]:
+    """What the results file at ``path`` holds for a run of ``cfg``: (the file, or None if
+    none of its runs is kept; its runs of exactly ``cfg``, seed aside, kept as they are;
+    {seed: run} of its runs on a smaller lr grid, to grow, where the experiment can).
+    Runs of other settings are dropped (a file saved before a config field existed reads
+    with its default)."""
+    other = f"{path} holds runs of other settings (or cannot be read): "
     try:
         doc = read_json(path) if path else None
         if not doc:
-            return None
-        same = doc.get("experiment") == experiment and cfg.ran(doc["config"])
-        [ExperimentResult.from_dict(r) for r in doc["runs"]]  # readable, or start over
+            return None, [], {}
+        runs = [ExperimentResult.from_dict(r) for r in doc["runs"]] if doc.get("experiment") == experiment else []
+        done = [r for r in runs if cfg.ran(r.config)]
     except (ValueError, TypeError, KeyError, AttributeError):
-        same = False
-    if not same:
-        print(f"{path} holds runs of other settings (or cannot be read): starting it over")
-        return None
-    return doc
+        print(other + "starting it over")
+        return None, [], {}
+    grows = EXPERIMENTS[experiment].grows
+    grow = {r.config["seed"]: r for r in runs if grows and not cfg.ran(r.config) and cfg.grows(r.config)}
+    if grow:
+        print(f"{path}: growing the lr grid of seed(s) {', '.join(map(str, grow))} to {cfg.to_dict()['lrs']} "
+              "(only the new lrs train)")
+    if len(done) + len(grow) < len(runs) or not runs:
+        print(other + ("starting it over" if not done and not grow else "those are dropped"))
+    return (doc if done or grow else None), done, grow
 
 
 def _threads() -> int:
@@ -224,8 +236,7 @@ def main(argv=None) -> None:
             raise SystemExit("--seeds is empty; give e.g. 0 or 0,1,2")
         out = (Path(args.out_dir) / EXPERIMENTS[experiment].reference_file if args.command == "reference"
                else args.out and Path(args.out))
-        earlier = _resumable(out, experiment, cfg)
-        done = [ExperimentResult.from_dict(r) for r in (earlier or {}).get("runs", [])]
+        earlier, done, grow = _earlier_runs(out, experiment, cfg)
         todo = [s for s in seeds if s not in {r.config["seed"] for r in done}]
         if earlier and set(seeds) - set(todo):
             print(f"{experiment}: seed(s) {', '.join(str(s) for s in seeds if s not in todo)} already in {out}; "
@@ -235,10 +246,12 @@ def main(argv=None) -> None:
 
         def save(results):  # after every seed: a cut-short run keeps what it finished
             if out:
-                runs = sorted(done + results, key=lambda r: r.config["seed"])  # every seed the file had, too
-                write_json_atomic(_document(experiment, cfg, runs, time.time() - t0, earlier), out)
+                ran = {r.config["seed"] for r in results}
+                kept = done + [r for seed, r in grow.items() if seed not in ran]  # every seed the file had, too
+                runs = sorted(kept + results, key=lambda r: r.config["seed"])
+                write_json_atomic(_document(experiment, cfg, runs, time.time() - t0, earlier, sorted(ran)), out)
 
-        results = sorted(done + run_seeds(experiment, cfg, todo, train, test, after_each=save),
+        results = sorted(done + run_seeds(experiment, cfg, todo, train, test, after_each=save, grow=grow),
                          key=lambda r: r.config["seed"])
         for claim in EXPERIMENTS[experiment].claims:  # each claim's mean, 95% interval and verdict
             print(f"{experiment}: {claim.source}: {describe(claim, measure(claim, results))}")

@@ -16,7 +16,7 @@ rate and the run length are all part of the config and of every result.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 from torch import nn
@@ -130,6 +130,17 @@ class ExperimentConfig:
         """Whether runs saved with config ``saved`` used these settings, seed aside (a field
         added since the file was saved reads with its default). Raises ValueError if unreadable."""
         return type(self).from_dict({**saved, "seed": self.seed}).to_dict() == self.to_dict()
+
+    def grows(self, saved: dict) -> bool:
+        """Whether a run saved with config ``saved`` is this one on a smaller lr grid: the same
+        settings (seed aside), every net's lrs among these, at least one lr fewer."""
+        try:
+            old = type(self).from_dict({**saved, "seed": self.seed})
+        except (ValueError, TypeError):
+            return False
+        same = replace(old, lrs=self.lrs).to_dict() == self.to_dict()
+        return (same and old.lrs != self.lrs and old.lrs.keys() == self.lrs.keys()
+                and all(set(old.lrs[a]) <= set(self.lrs[a]) for a in self.lrs))
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExperimentConfig":

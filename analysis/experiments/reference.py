@@ -56,11 +56,13 @@ def reference_command(name: str) -> str:
 
 
 def made_with_full_preset(name: str, doc: dict) -> bool:
-    """Whether a reference document's runs used today's full preset of ``name`` (seed aside;
-    a field added since reads with its default)."""
+    """Whether every run of a reference document used today's full preset of ``name`` (seed
+    aside; a field added since reads with its default): a file part-way through growing its
+    lr grid holds runs of both grids."""
     try:
-        return preset(name, "full").ran(doc["config"])
-    except (ValueError, TypeError, KeyError):
+        full = preset(name, "full")
+        return full.ran(doc["config"]) and all(full.ran(r.config) for r in doc["runs"])
+    except (ValueError, TypeError, KeyError, AttributeError):
         return False
 
 

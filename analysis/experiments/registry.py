@@ -36,6 +36,8 @@ class Experiment:
     needs_test: bool = False  # whether ``run`` reads the CIFAR-10 test set
     claims: tuple = ()  # the papers' claims its runs measure (claims.Claim), for the Paper claims page
     resumable: bool = False  # ``run`` takes ``checkpoint=path`` and goes on from there (a seed takes hours)
+    # ``run`` takes ``grown_from=result``, the seed's run on a smaller lr grid, and trains only the new lrs
+    grows: bool = False
 
 
 EXPERIMENTS: dict[str, Experiment] = {}

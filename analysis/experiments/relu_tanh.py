@@ -31,7 +31,7 @@ from alexnet.checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .claims import Claim, measure
 from .config import ExperimentConfig, FourLayerCNN, initial_state
 from .registry import Experiment, register_experiment
-from .runs import (ExperimentResult, Stopped, _check_data, _reporter, _subset, _Trainer, input_transform,
+from .runs import (Curve, ExperimentResult, Stopped, _check_data, _reporter, _subset, _Trainer, input_transform,
                    stats)
 
 _RELU_TANH_FULL = ExperimentConfig(
@@ -91,23 +91,31 @@ def _outcome(t: _Trainer) -> Outcome:
 
 
 def _grid(name, cfg, state, images, labels, inputs, should_stop, on_record, saved=None,
-          save=None) -> tuple[_Trainer, dict]:
+          save=None, known=None) -> tuple[float, dict]:
     """Every lr of ``cfg.lrs[name]`` from the same weights, a record at a time, until
     the target or the cap (or, unless ``whole_grid``, until one lr has reached the target).
     ``saved``: the trainers' states from ``save(trainers)``, called after every round, to
-    go on from there."""
+    go on from there. ``known``: {lr: grid entry} of lrs an earlier run of a smaller grid
+    (same seed and settings) took as far as this rule needs: they are not trained again,
+    and, unless ``whole_grid``, the others stop once they can no longer beat the fastest
+    of them. Returns (the winning lr, {lr: trainer} of the lrs trained here)."""
+    known = known or {}
     trainers = []
-    for i, lr in enumerate(cfg.lrs[name]):
+    for i, lr in enumerate(lr for lr in cfg.lrs[name] if lr not in known):
         net = FourLayerCNN(name, cfg.widths, lrn=cfg.lrn)
         net.load_state_dict(state)
         trainers.append(_Trainer(name, net, lr, images, labels, cfg, inputs))
         if saved:
             trainers[-1].restore(saved[i])
-    spe = trainers[0].steps_per_epoch
-    k = max(t.step for t in trainers) // cfg.record_every  # rounds done (0, or those saved)
+    spe = math.ceil(len(labels) / cfg.batch_size)
+    k = max((t.step for t in trainers), default=0) // cfg.record_every  # rounds done (0, or those saved)
+    # a known lr that got there: another lr not there by then can only be slower
+    bar = None if cfg.whole_grid else min(
+        (e["epochs_to_target"] for e in known.values() if e["epochs_to_target"] is not None), default=None)
 
     def finished() -> bool:  # unless whole_grid, once one lr got there the others cannot win
-        return (all(t.done or t.epoch >= cfg.epochs - 1e-9 for t in trainers)
+        return (all(t.done or t.epoch >= min(cfg.epochs, math.inf if bar is None else bar) - 1e-9
+                    for t in trainers)
                 or (not cfg.whole_grid and any(t.reached() is not None for t in trainers)))
 
     while not finished():
@@ -117,9 +125,9 @@ def _grid(name, cfg, state, images, labels, inputs, should_stop, on_record, save
             t.train_until(until, should_stop, on_record)
         if save is not None:
             save(trainers)
-    outcomes = {t.curve.lr: _outcome(t) for t in trainers}
-    best = fastest(outcomes)
-    return next(t for t in trainers if t.curve.lr == best), {t.curve.lr: t for t in trainers}
+    outcomes = {lr: Outcome(e["epochs_to_target"], e["error"], e["diverged"]) for lr, e in known.items()}
+    outcomes.update({t.curve.lr: _outcome(t) for t in trainers})
+    return fastest(outcomes), {t.curve.lr: t for t in trainers}
 
 
 def _grid_entry(t: _Trainer) -> dict:
@@ -148,8 +156,9 @@ def _swept(name, cfg, state, images, labels, inputs, should_stop, on_record):
     return best, {str(k): v for k, v in scores.items()}
 
 
-def _partial(checkpoint, cfg: ExperimentConfig) -> dict:
-    """{net: trainer states} saved by an interrupted run of ``cfg`` at ``checkpoint``, or {}."""
+def _partial(checkpoint, cfg: ExperimentConfig, known: dict) -> dict:
+    """{net: trainer states} saved by an interrupted run of ``cfg`` at ``checkpoint`` (growing
+    the grids whose lrs ``known`` holds, {net: [lr]}), or {}."""
     if checkpoint is None or not Path(checkpoint).is_file():
         return {}
     try:
@@ -157,25 +166,47 @@ def _partial(checkpoint, cfg: ExperimentConfig) -> dict:
     except CheckpointError as e:
         print(f"note: {e}; starting this seed afresh", file=sys.stderr)
         return {}
-    return doc["grids"] if doc.get("config") == cfg.to_dict() else {}
+    same = doc.get("config") == cfg.to_dict() and doc.get("known", {}) == known
+    return doc["grids"] if same else {}
+
+
+def _known(cfg: ExperimentConfig, earlier: ExperimentResult | None) -> dict:
+    """{net: {lr: grid entry}} of ``earlier``, a run of this seed on a smaller lr grid, else {}."""
+    if earlier is None:
+        return {}
+    if cfg.lr_rule != "fastest" or earlier.config.get("seed") != cfg.seed or not cfg.grows(earlier.config):
+        raise ValueError("grown_from must be a run of the same settings and seed on a smaller lr "
+                         f"grid (rule 'fastest'); it has seed {earlier.config.get('seed')}, lrs "
+                         f"{earlier.config.get('lrs')}, and this run seed {cfg.seed}, lrs {cfg.to_dict()['lrs']}")
+    return {name: {float(lr): e for lr, e in earlier.grid[name].items()} for name in cfg.activations}
+
+
+def _curve(lr: float, entry: dict) -> Curve:
+    return Curve(lr, list(entry["curve"]["epochs"]), list(entry["curve"]["train_error"]),
+                 diverged=entry["diverged"])
 
 
 def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=None,
-                  checkpoint=None) -> ExperimentResult:
+                  checkpoint=None, grown_from: ExperimentResult | None = None) -> ExperimentResult:
     """AK Fig. 1: each activation's grid from the same weights; the winners' epochs to the target.
 
     ``data``: CIFAR-10 training TensorDataset (uint8). ``progress(dict)`` gets the
     partial result after every record; ``should_stop()`` ends the run early
     (the result then has ``stopped=True``). ``checkpoint``: a file the grids' state is
     saved to after every round and resumed from (a full-preset seed takes hours on a
-    CPU, longer than a session); it is removed when the run ends.
+    CPU, longer than a session); it is removed when the run ends. ``grown_from``: this
+    seed's run on a smaller lr grid (``ExperimentConfig.grows``): its lrs are taken from
+    it, not trained again; the result is the one the whole grid would give (the same
+    winners, epochs and ratio; its lrs' entries may run past a new winner's epochs).
     """
     cfg = config.validate()
-    saved = _partial(checkpoint, cfg)
+    known = _known(cfg, grown_from)
+    grown = {n: sorted(k) for n, k in known.items()}
+    saved = _partial(checkpoint, cfg, grown)
 
     def save(name, trainers) -> None:
         saved[name] = [t.state() for t in trainers]
-        save_atomic({"config": cfg.to_dict(), "grids": saved}, checkpoint)
+        save_atomic({"config": cfg.to_dict(), "grids": saved, "known": grown}, checkpoint)
 
     _check_data(data, "training")
     t0, should_stop = time.time(), should_stop or (lambda: False)
@@ -209,13 +240,16 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
                 result.curves[name] = best.curve
                 best.train_until(cfg.epochs, should_stop, on_record)
                 done["epochs"] += (len(cfg.lrs[name]) - 1) * cfg.sweep_epochs + cfg.epochs
+                result.epochs_to_target[name] = best.reached()
             else:
                 best, trainers = _grid(name, cfg, state, images, labels, inputs, should_stop, on_grid_record,
-                                       saved.get(name), (lambda ts, n=name: save(n, ts)) if checkpoint else None)
-                result.grid[name] = {str(lr): _grid_entry(t) for lr, t in trainers.items()}
+                                       saved.get(name), (lambda ts, n=name: save(n, ts)) if checkpoint else None,
+                                       known.get(name))
+                entries = {**known.get(name, {}), **{lr: _grid_entry(t) for lr, t in trainers.items()}}
+                result.grid[name] = {str(lr): entries[lr] for lr in cfg.lrs[name]}
                 done["epochs"] += len(cfg.lrs[name]) * cfg.epochs
-            result.curves[name] = best.curve
-            result.epochs_to_target[name] = best.reached()
+                result.curves[name] = trainers[best].curve if best in trainers else _curve(best, entries[best])
+                result.epochs_to_target[name] = entries[best]["epochs_to_target"]
     except Stopped:
         result.stopped = True
     r, t = result.epochs_to_target.get("relu"), result.epochs_to_target.get("tanh")
@@ -286,6 +320,6 @@ def summary(results) -> dict:
 register_experiment(Experiment(
     "relu-tanh", "ReLU vs tanh (AK Fig. 1)", "Training error, ReLU vs tanh",
     "AK 3.1: ReLUs reach 25% training error about **6x** faster (in epochs) than tanh",
-    lambda cfg, train, test, progress=None, should_stop=None, checkpoint=None: run_relu_tanh(
-        cfg, train, progress, should_stop, checkpoint),
-    PRESETS, "relu_tanh_reference.json", summary, claims=(CLAIM,), resumable=True))
+    lambda cfg, train, test, progress=None, should_stop=None, checkpoint=None, grown_from=None: run_relu_tanh(
+        cfg, train, progress, should_stop, checkpoint, grown_from),
+    PRESETS, "relu_tanh_reference.json", summary, claims=(CLAIM,), resumable=True, grows=True))
