@@ -187,6 +187,24 @@ def test_init_scale_experiment_gives_one_ratio_per_scale(data):
     assert ratios(r) == {0.001: (1.5, False), 0.01: (4.0, True)}
 
 
+def test_an_interrupted_init_scale_seed_goes_on_where_it_stopped(data, tmp_path):
+    """relu-tanh-init's seed is several relu-tanh seeds long: cut short in its second scale, it
+    goes on from there (the first scale not trained again) and ends as one whole run ends."""
+    cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", init_stds=(0.001, 0.01),
+                  lrs={"relu": (0.01, 0.02), "tanh": (0.01,)}, epochs=1.0, stop_at_target=False)
+    steps = []
+    whole = run_init_scales(cfg, data, should_stop=lambda: steps.append(1) and False)
+    ckpt = tmp_path / "seed0.pt"
+    taken = []
+    cut = run_init_scales(cfg, data, checkpoint=ckpt, should_stop=lambda: len(taken.append(1) or taken) > len(steps) * 3 // 4)
+    assert cut.stopped and ckpt.is_file() and (tmp_path / "seed0-std0.01.pt").is_file()
+    rest = []
+    later = run_init_scales(cfg, data, checkpoint=ckpt, should_stop=lambda: rest.append(1) and False)
+    assert not later.stopped and not list(tmp_path.iterdir())  # a finished seed leaves nothing behind
+    assert len(rest) < len(steps) // 2  # less than one scale: neither was started over
+    assert later.grid == whole.grid and later.epochs_to_target == whole.epochs_to_target
+
+
 def test_reference_resumes_per_seed(tmp_path, data_dir, isolated_cache, capsys):  # noqa: F811
     out = tmp_path / "ref.json"
     args = ["relu-tanh", "--preset", "quick", "--data-dir", str(data_dir), "--epochs", "0.5",

@@ -17,7 +17,11 @@ reference) stays one run at the paper's own scale.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
+from pathlib import Path
+
+from alexnet.checkpoint import CheckpointError, load_checkpoint, save_atomic
 
 from .config import ExperimentConfig
 from .registry import Experiment, register_experiment
@@ -42,12 +46,30 @@ def key(name: str, std: float) -> str:
     return f"{name} std {std:g}"
 
 
-def run_init_scales(config: ExperimentConfig, data, progress=None, should_stop=None) -> ExperimentResult:
-    """relu-tanh at each of ``config.init_stds``; the ratio per scale in ``grid["init_std"]``."""
+def _scales_done(checkpoint, cfg: ExperimentConfig) -> dict:
+    """{std: result} of the scales an interrupted run of ``cfg`` finished, saved at ``checkpoint``."""
+    if checkpoint is None or not Path(checkpoint).is_file():
+        return {}
+    try:
+        doc = load_checkpoint(checkpoint)
+    except CheckpointError as e:
+        print(f"note: {e}; starting this seed afresh", file=sys.stderr)
+        return {}
+    return doc["scales"] if doc.get("config") == cfg.to_dict() else {}
+
+
+def run_init_scales(config: ExperimentConfig, data, progress=None, should_stop=None,
+                    checkpoint=None) -> ExperimentResult:
+    """relu-tanh at each of ``config.init_stds``; the ratio per scale in ``grid["init_std"]``.
+
+    ``checkpoint``: a file that keeps each finished scale's result, beside one per scale for
+    the scale under way (relu-tanh's own), so a seed of many hours goes on where it
+    stopped; both are removed when the seed ends."""
     cfg = config.validate()
     if not cfg.init_stds:
         raise ValueError("init_stds is empty: give the weight scales to compare, e.g. (0.001, 0.01, 0.03)")
     result = ExperimentResult("relu-tanh-init", cfg.to_dict(), {}, grid={"init_std": {}})
+    done = _scales_done(checkpoint, cfg)
     n = len(cfg.init_stds)
     for i, std in enumerate(cfg.init_stds):
         def forward(p, i=i, std=std):  # this scale's progress, as a part of the whole
@@ -56,8 +78,15 @@ def run_init_scales(config: ExperimentConfig, data, progress=None, should_stop=N
             merged.curves.update({key(k, std): c for k, c in part.curves.items()})
             progress(dict(p, net=key(p["net"], std), fraction=(i + p["fraction"]) / n, partial=merged.to_dict()))
 
-        r = run_relu_tanh(replace(cfg, init_std=std, init_stds=()), data,
-                          forward if progress else None, should_stop)
+        if str(std) in done:
+            r = ExperimentResult.from_dict(done[str(std)])
+        else:
+            part = None if checkpoint is None else Path(checkpoint).with_name(f"{Path(checkpoint).stem}-std{std:g}.pt")
+            r = run_relu_tanh(replace(cfg, init_std=std, init_stds=()), data,
+                              forward if progress else None, should_stop, part)
+            if checkpoint is not None and not r.stopped:
+                done[str(std)] = r.to_dict()
+                save_atomic({"config": cfg.to_dict(), "scales": done}, checkpoint)
         result.seconds += r.seconds
         for name, c in r.curves.items():
             result.curves[key(name, std)] = c
@@ -67,6 +96,8 @@ def run_init_scales(config: ExperimentConfig, data, progress=None, should_stop=N
             break
         result.grid["init_std"][str(std)] = {"ratio": r.ratio, "ratio_lower_bound": r.ratio_lower_bound,
                                              "lr": {k: c.lr for k, c in r.curves.items()}}
+    if checkpoint is not None and not result.stopped:
+        Path(checkpoint).unlink(missing_ok=True)
     return result
 
 
@@ -91,5 +122,6 @@ register_experiment(Experiment(
     "relu-tanh-init", "Why: the initial weight scale", "Training error, ReLU vs tanh, per weight scale",
     "AK 3.1 blames saturation: tanh's gradient vanishes for large inputs. The larger the initial "
     "weights, the more saturated tanh starts, and the more ReLU's lead should grow",
-    lambda cfg, train, test, progress=None, should_stop=None: run_init_scales(cfg, train, progress, should_stop),
-    PRESETS, "relu_tanh_init_reference.json", summary))
+    lambda cfg, train, test, progress=None, should_stop=None, checkpoint=None: run_init_scales(
+        cfg, train, progress, should_stop, checkpoint),
+    PRESETS, "relu_tanh_init_reference.json", summary, resumable=True))
