@@ -180,3 +180,27 @@ def test_presets_are_valid_and_quick_is_smaller(name):
     for c in EXPERIMENTS[name].claims:
         assert c.experiment == name and c.scaled_down and c.unit and (c.paper is not None or c.direction)
     assert not math.isnan(full.lr_drop_at)
+
+
+def _on(device, d):
+    from alexnet.data import TensorDataset
+
+    return TensorDataset(d.images.to(device), d.labels.to(device), d.classes)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the device machine)")
+@pytest.mark.parametrize("name", ["augmentation", "relu-tanh"])
+def test_experiments_train_on_the_gpu_where_the_data_are(data, name):
+    """--device cuda moves the data; the nets follow them. On the GPU the runs fill the same
+    curves as on the CPU, and their first records agree (the same weights, images and order;
+    only the float arithmetic differs)."""
+    from tests.test_experiments import TINY as CNN_TINY
+
+    train, test = data
+    cfg = TINY if name == "augmentation" else CNN_TINY
+    cpu = EXPERIMENTS[name].run(cfg, train, test)
+    gpu = EXPERIMENTS[name].run(cfg, _on("cuda", train), _on("cuda", test))
+    assert list(gpu.curves) == list(cpu.curves)
+    for n, c in gpu.curves.items():
+        assert c.epochs == cpu.curves[n].epochs and all(math.isfinite(e) for e in c.train_error)
+        assert c.train_error[0] == pytest.approx(cpu.curves[n].train_error[0], abs=2 / 64)

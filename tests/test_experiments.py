@@ -270,6 +270,19 @@ def test_job_with_bad_data_dir_fails_clearly(tmp_path, isolated_cache):
         ExperimentJob.start(tmp_path / "k", "no-such-experiment", TINY, tmp_path)
 
 
+def test_device_is_checked_before_any_data_load_and_recorded(tmp_path, data_dir, isolated_cache):
+    common = ["lrn", "--preset", "quick", "--data-dir", str(tmp_path / "nowhere"), "--epochs", "0.1"]
+    with pytest.raises(SystemExit, match="not a device name torch understands"):
+        cli([*common, "--device", "gpu0"])
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="no CUDA GPU"):
+            cli([*common, "--device", "cuda"])
+    out = tmp_path / "lrn.json"
+    cli(["lrn", "--preset", "quick", "--data-dir", str(data_dir), "--epochs", "1", "--subset", "50",
+         "--device", "cpu", "--out", str(out)])
+    assert json.loads(out.read_text())["machine"]["device"] == "cpu"
+
+
 def test_reference_resumes_per_seed(tmp_path, data_dir, isolated_cache, capsys):
     """A seed already in the reference file is skipped and kept as it was; a new seed is added;
     other settings start the file over."""

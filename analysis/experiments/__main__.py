@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from alexnet.data import DATA_ENV, cache_dir, default_data_dir
+from alexnet.train_config import check_device
 
 from .registry import EXPERIMENTS, preset
 from .job import read_json, worker, write_json_atomic
@@ -68,8 +69,10 @@ def _seeds(items) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
-def _load(data_dir: str, experiment: str, skip_bad: bool = False):
-    from alexnet.data import load_cifar10
+def _load(data_dir: str, experiment: str, skip_bad: bool = False, device: str = "cpu"):
+    """CIFAR-10's training (and, if the experiment tests, test) set, on ``device``: the
+    experiments train where their images are."""
+    from alexnet.data import TensorDataset, load_cifar10
 
     try:
         train = load_cifar10(data_dir, train=True, skip_bad=skip_bad)
@@ -77,7 +80,8 @@ def _load(data_dir: str, experiment: str, skip_bad: bool = False):
                 else None)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
-    return train, test
+    return tuple(None if d is None else TensorDataset(d.images.to(device), d.labels.to(device), d.classes)
+                 for d in (train, test))
 
 
 def partial_file(experiment: str, cfg) -> Path:
@@ -139,12 +143,12 @@ def _print_result(r) -> None:
         print(f"  ratio tanh/relu epochs: > {r.ratio_lower_bound:.2f} (tanh never got there)")
 
 
-def _document(experiment, cfg, results, wall: float, earlier: dict | None = None, ran=()) -> dict:
+def _document(experiment, cfg, results, wall: float, earlier: dict | None = None, ran=(), device="cpu") -> dict:
     """The reference/--out document; ``earlier``: the file this run resumes (its seeds are in
     ``results``), whose wall time adds to this one's and whose sessions are kept; ``ran``:
     the seeds this session ran (or grew)."""
     machine = {"platform": platform.platform(), "processor": platform.processor(),
-               "cpus": os.cpu_count(), "threads": _threads()}
+               "cpus": os.cpu_count(), "threads": _threads(), "device": _device_name(device)}
     command = "python -m analysis.experiments " + shlex.join(sys.argv[1:])
     before = (earlier or {}).get("sessions") or ([{k: earlier[k] for k in ("machine", "wall_seconds", "command",
                                                                             "seeds") if k in earlier}]
@@ -183,6 +187,14 @@ def _earlier_runs(path, experiment: str, cfg) -> tuple[dict | None, list, dict]:
     return (doc if done or grow else None), done, grow
 
 
+def _device_name(device: str) -> str:
+    """``device`` as a reference records it: a GPU by its name."""
+    import torch
+
+    d = torch.device(device)
+    return f"{device} ({torch.cuda.get_device_name(d)})" if d.type == "cuda" else device
+
+
 def _threads() -> int:
     import torch
 
@@ -204,6 +216,7 @@ def main(argv=None) -> None:
         s.add_argument("--data-dir", default=str(default_data_dir()),
                        help=f"CIFAR-10's train/ and test/ class folders (default: ${DATA_ENV} or %(default)s)")
         s.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's choice)")
+        s.add_argument("--device", default="cpu", help="where the nets train: cpu (default), cuda, cuda:1, ...")
         s.add_argument("--epochs", type=float, help="override the preset's epoch cap")
         s.add_argument("--subset", type=int, help="override the number of training images (0: all)")
         s.add_argument("--init", help="paper-gaussian, default or kaiming (the AlexNet ablations)")
@@ -227,6 +240,7 @@ def main(argv=None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+    check_device(args.device)
     experiments = (_names(args.experiments) if args.command == "reference" else [args.command])
     for experiment in experiments:
         if experiment not in EXPERIMENTS:
@@ -241,7 +255,7 @@ def main(argv=None) -> None:
         if earlier and set(seeds) - set(todo):
             print(f"{experiment}: seed(s) {', '.join(str(s) for s in seeds if s not in todo)} already in {out}; "
                   f"running {', '.join(map(str, todo)) or 'none'}")
-        train, test = _load(args.data_dir, experiment, args.skip_bad_images) if todo else (None, None)
+        train, test = _load(args.data_dir, experiment, args.skip_bad_images, args.device) if todo else (None, None)
         t0 = time.time()
 
         def save(results):  # after every seed: a cut-short run keeps what it finished
@@ -249,7 +263,8 @@ def main(argv=None) -> None:
                 ran = {r.config["seed"] for r in results}
                 kept = done + [r for seed, r in grow.items() if seed not in ran]  # every seed the file had, too
                 runs = sorted(kept + results, key=lambda r: r.config["seed"])
-                write_json_atomic(_document(experiment, cfg, runs, time.time() - t0, earlier, sorted(ran)), out)
+                write_json_atomic(_document(experiment, cfg, runs, time.time() - t0, earlier, sorted(ran),
+                                            args.device), out)
 
         results = sorted(done + run_seeds(experiment, cfg, todo, train, test, after_each=save, grow=grow),
                          key=lambda r: r.config["seed"])

@@ -66,13 +66,14 @@ def with_pca_noise(eigvals: torch.Tensor, eigvecs: torch.Tensor, seed: int):
 
     def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         x = random_crop_flip(x, g).float()
-        return x + 255 * pca_offsets(len(x), noise, eigvals, eigvecs)[:, :, None, None]  # lam in [0, 1] units
+        offsets = pca_offsets(len(x), noise, eigvals, eigvecs).to(x.device)  # drawn on the CPU, as everywhere
+        return x + 255 * offsets[:, :, None, None]  # lam in [0, 1] units
     return augment
 
 
 def arms(cfg: ExperimentConfig, train) -> list[Arm]:
     """No augmentation; crops and flips; crops, flips and colour noise from ``train``'s RGB PCA."""
-    eigvals, eigvecs = rgb_pca(train.images)  # the training set's RGB covariance (its first 10,000)
+    eigvals, eigvecs = (t.cpu() for t in rgb_pca(train.images))  # the training set's RGB covariance (its first 10,000)
     return [alexnet_arm("none", cfg, augment=unchanged), alexnet_arm("crop-flip", cfg, augment=random_crop_flip),
             alexnet_arm("crop-flip-pca", cfg, augment=with_pca_noise(eigvals, eigvecs, cfg.seed))]
 
