@@ -156,18 +156,17 @@ def _swept(name, cfg, state, images, labels, inputs, should_stop, on_record):
     return best, {str(k): v for k, v in scores.items()}
 
 
-def _partial(checkpoint, cfg: ExperimentConfig, known: dict) -> dict:
-    """{net: trainer states} saved by an interrupted run of ``cfg`` at ``checkpoint`` (growing
-    the grids whose lrs ``known`` holds, {net: [lr]}), or {}."""
+def saved_state(checkpoint, **expected) -> dict | None:
+    """The state an interrupted seed saved at ``checkpoint``, if it is there, readable, and
+    saved by a run whose ``expected`` entries (its config, ...) are this one's; else None."""
     if checkpoint is None or not Path(checkpoint).is_file():
-        return {}
+        return None
     try:
         doc = load_checkpoint(checkpoint)
     except CheckpointError as e:
         print(f"note: {e}; starting this seed afresh", file=sys.stderr)
-        return {}
-    same = doc.get("config") == cfg.to_dict() and doc.get("known", {}) == known
-    return doc["grids"] if same else {}
+        return None
+    return doc if all(doc.get(k) == v for k, v in expected.items()) else None
 
 
 def _known(cfg: ExperimentConfig, earlier: ExperimentResult | None) -> dict:
@@ -201,8 +200,8 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
     """
     cfg = config.validate()
     known = _known(cfg, grown_from)
-    grown = {n: sorted(k) for n, k in known.items()}
-    saved = _partial(checkpoint, cfg, grown)
+    grown = {n: sorted(k) for n, k in known.items()}  # {net: [lr]} taken from grown_from
+    saved = (saved_state(checkpoint, config=cfg.to_dict(), known=grown) or {"grids": {}})["grids"]
 
     def save(name, trainers) -> None:
         saved[name] = [t.state() for t in trainers]

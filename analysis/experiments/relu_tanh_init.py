@@ -17,15 +17,14 @@ reference) stays one run at the paper's own scale.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
-from alexnet.checkpoint import CheckpointError, load_checkpoint, save_atomic
+from alexnet.checkpoint import save_atomic
 
 from .config import ExperimentConfig
 from .registry import Experiment, register_experiment
-from .relu_tanh import PRESETS as RELU_TANH, run_relu_tanh
+from .relu_tanh import PRESETS as RELU_TANH, run_relu_tanh, saved_state
 from .runs import ExperimentResult, stats
 
 PRESETS = {
@@ -46,18 +45,6 @@ def key(name: str, std: float) -> str:
     return f"{name} std {std:g}"
 
 
-def _scales_done(checkpoint, cfg: ExperimentConfig) -> dict:
-    """{std: result} of the scales an interrupted run of ``cfg`` finished, saved at ``checkpoint``."""
-    if checkpoint is None or not Path(checkpoint).is_file():
-        return {}
-    try:
-        doc = load_checkpoint(checkpoint)
-    except CheckpointError as e:
-        print(f"note: {e}; starting this seed afresh", file=sys.stderr)
-        return {}
-    return doc["scales"] if doc.get("config") == cfg.to_dict() else {}
-
-
 def run_init_scales(config: ExperimentConfig, data, progress=None, should_stop=None,
                     checkpoint=None) -> ExperimentResult:
     """relu-tanh at each of ``config.init_stds``; the ratio per scale in ``grid["init_std"]``.
@@ -69,7 +56,7 @@ def run_init_scales(config: ExperimentConfig, data, progress=None, should_stop=N
     if not cfg.init_stds:
         raise ValueError("init_stds is empty: give the weight scales to compare, e.g. (0.001, 0.01, 0.03)")
     result = ExperimentResult("relu-tanh-init", cfg.to_dict(), {}, grid={"init_std": {}})
-    done = _scales_done(checkpoint, cfg)
+    done = (saved_state(checkpoint, config=cfg.to_dict()) or {"scales": {}})["scales"]  # {std: result}
     n = len(cfg.init_stds)
     for i, std in enumerate(cfg.init_stds):
         def forward(p, i=i, std=std):  # this scale's progress, as a part of the whole
