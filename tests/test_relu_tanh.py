@@ -10,7 +10,7 @@ import pytest
 from analysis.experiments import ExperimentResult, run_relu_tanh
 from analysis.experiments.__main__ import main as cli
 from analysis.experiments.claims import measure
-from analysis.experiments.relu_tanh import CLAIM, Outcome, fastest, final_error, ratio_table, summary
+from analysis.experiments.relu_tanh import CLAIM, Outcome, capped, fastest, final_error, ratio_table, summary
 from analysis.experiments.relu_tanh_init import ratios, run_init_scales
 from analysis.experiments.runs import epochs_to_target
 from tests.test_experiments import TINY, data, data_dir, synthetic  # noqa: F401  (fixtures)
@@ -119,6 +119,41 @@ def test_a_grid_grows_only_from_a_smaller_grid_of_the_same_settings(data):
                   replace(FAST, seed=1)):  # another seed's weights
         with pytest.raises(ValueError, match="smaller lr grid"):
             run_relu_tanh(other, data, grown_from=small)
+
+
+@pytest.mark.parametrize("cap", [0.5, 1.5, 2.0])  # none there; tanh only; both
+def test_a_longer_run_cut_to_a_cap_is_the_run_with_that_cap(data, cap):
+    """``capped`` against the independent reference: the same seed run with that cap."""
+    cfg = replace(FAST, lrs={"relu": (0.02, 0.1), "tanh": (0.02, 0.05)}, target_error=0.4)
+    short = run_relu_tanh(replace(cfg, epochs=cap), data)
+    cut = capped(run_relu_tanh(cfg, data), cap)
+    assert cut.config == short.config and cut.grid == short.grid
+    assert cut.epochs_to_target == short.epochs_to_target
+    assert (cut.ratio, cut.ratio_lower_bound) == (short.ratio, short.ratio_lower_bound)
+    assert {n: (c.lr, c.epochs, c.train_error) for n, c in cut.curves.items()} == \
+        {n: (c.lr, c.epochs, c.train_error) for n, c in short.curves.items()}
+    with pytest.raises(ValueError, match="at most"):
+        capped(short, cap * 2)
+
+
+def test_init_scales_take_relu_tanhs_run_of_a_scale_instead_of_training_it(data):
+    from analysis.experiments.relu_tanh_init import lends
+
+    cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", init_stds=(0.001, 0.01),
+                  lrs={"relu": (0.01, 0.02), "tanh": (0.01,)}, epochs=1.0, record_every=2)
+    own = run_init_scales(cfg, data)
+    longer = run_relu_tanh(replace(cfg, init_std=0.01, init_stds=(), epochs=2.0), data)  # a relu-tanh reference seed
+    other_seed = run_relu_tanh(replace(cfg, init_std=0.01, init_stds=(), epochs=2.0, seed=1), data)
+    assert not lends(other_seed, replace(cfg, init_std=0.01, init_stds=()))
+    steps = []
+    lent = run_init_scales(cfg, data, borrowed=[other_seed, longer], should_stop=lambda: steps.append(1) and False)
+    assert lent.grid["init_std"]["0.01"].pop("borrowed") and not lent.grid["init_std"]["0.001"].pop("borrowed")
+    for e in own.grid["init_std"].values():
+        e.pop("borrowed")
+    assert lent.grid == own.grid and lent.epochs_to_target == own.epochs_to_target
+    alone = []
+    run_relu_tanh(replace(cfg, init_std=0.001, init_stds=()), data, should_stop=lambda: alone.append(1) and False)
+    assert len(steps) == len(alone)  # only scale 0.001 trained
 
 
 def _result(ratio=None, bound=None, relu=2.0):
@@ -247,3 +282,20 @@ def test_reference_grows_a_grid_seed_by_seed(tmp_path, data_dir, isolated_cache,
     doc = json.loads(out.read_text())
     assert [list(r["grid"]["relu"]) for r in doc["runs"]] == [["0.02", "0.05"]] * 2
     assert doc["runs"][0] == grown
+
+
+def test_init_reference_borrows_the_relu_tanh_reference_beside_it(tmp_path, data_dir, isolated_cache,  # noqa: F811
+                                                                  monkeypatch):
+    """`reference --experiments relu-tanh-init` takes, for the paper's scale, the run of the
+    same seed in relu_tanh_reference.json beside it (the full presets agree but for the cap)."""
+    from analysis.experiments.registry import EXPERIMENTS
+
+    tiny = replace(FAST, init="paper-gaussian", inputs="centred-raw", lrs={"relu": (0.01, 0.02), "tanh": (0.01,)},
+                   epochs=1.0)
+    monkeypatch.setitem(EXPERIMENTS["relu-tanh"].presets, "full", replace(tiny, epochs=2.0))
+    monkeypatch.setitem(EXPERIMENTS["relu-tanh-init"].presets, "full", replace(tiny, init_stds=(0.001, 0.01)))
+    common = ["reference", "--out-dir", str(tmp_path), "--data-dir", str(data_dir), "--seeds", "0"]
+    cli([*common, "--experiments", "relu-tanh"])
+    cli([*common, "--experiments", "relu-tanh-init"])
+    scales = json.loads((tmp_path / "relu_tanh_init_reference.json").read_text())["runs"][0]["grid"]["init_std"]
+    assert scales["0.01"]["borrowed"] and not scales["0.001"]["borrowed"]

@@ -91,13 +91,13 @@ def partial_file(experiment: str, cfg) -> Path:
     return cache_dir() / "experiments" / f"{experiment}-seed{cfg.seed}-{digest}.pt"
 
 
-def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after_each=None, grow=None):
+def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after_each=None, extra=None):
     """Run one experiment per seed with a tqdm bar each; returns the results.
 
     ``after_each(results_so_far)`` runs after every seed (the CLI saves there,
     so a long multi-seed run that is cut short keeps the seeds it finished).
-    ``grow``: {seed: that seed's run on a smaller lr grid}, which the experiment
-    grows instead of running the seed afresh (``Experiment.grows``)."""
+    ``extra``: {seed: more keyword arguments for that seed's run}, e.g. the run on a
+    smaller lr grid it grows (``grown_from``, ``Experiment.grows``)."""
     from tqdm import tqdm
 
     results = []
@@ -112,7 +112,7 @@ def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after
 
         c = replace(cfg, seed=seed)
         e = EXPERIMENTS[experiment]
-        more = {"grown_from": grow[seed]} if seed in (grow or {}) else {}
+        more = (extra or {}).get(seed, {})
         r = (e.run(c, train, test, progress, checkpoint=partial_file(experiment, c), **more) if e.resumable
              else e.run(c, train, test, progress, **more))
         bar.n = 1000
@@ -185,6 +185,21 @@ def _earlier_runs(path, experiment: str, cfg) -> tuple[dict | None, list, dict]:
     if len(done) + len(grow) < len(runs) or not runs:
         print(other + ("starting it over" if not done and not grow else "those are dropped"))
     return (doc if done or grow else None), done, grow
+
+
+def _lent(out, experiment: str, seeds) -> dict:
+    """{seed: runs} of the reference beside ``out`` of the experiment ``experiment`` borrows
+    from (``Experiment.borrows``), which its run takes where they are its own runs."""
+    lender = EXPERIMENTS[experiment].borrows
+    if not lender or not out:
+        return {}
+    try:
+        doc = read_json(Path(out).parent / EXPERIMENTS[lender].reference_file) or {}
+        runs = [ExperimentResult.from_dict(r) for r in doc.get("runs", [])]
+    except (ValueError, TypeError, KeyError):
+        return {}
+    return {s: [r for r in runs if r.config.get("seed") == s] for s in seeds
+            if any(r.config.get("seed") == s for r in runs)}
 
 
 def _device_name(device: str) -> str:
@@ -266,7 +281,10 @@ def main(argv=None) -> None:
                 write_json_atomic(_document(experiment, cfg, runs, time.time() - t0, earlier, sorted(ran),
                                             args.device), out)
 
-        results = sorted(done + run_seeds(experiment, cfg, todo, train, test, after_each=save, grow=grow),
+        extra = {seed: {"grown_from": r} for seed, r in grow.items()}
+        for seed, runs in _lent(out, experiment, todo).items():
+            extra.setdefault(seed, {})["borrowed"] = runs
+        results = sorted(done + run_seeds(experiment, cfg, todo, train, test, after_each=save, extra=extra),
                          key=lambda r: r.config["seed"])
         for claim in EXPERIMENTS[experiment].claims:  # each claim's mean, 95% interval and verdict
             print(f"{experiment}: {claim.source}: {describe(claim, measure(claim, results))}")

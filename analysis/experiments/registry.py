@@ -38,6 +38,9 @@ class Experiment:
     resumable: bool = False  # ``run`` takes ``checkpoint=path`` and goes on from there (a seed takes hours)
     # ``run`` takes ``grown_from=result``, the seed's run on a smaller lr grid, and trains only the new lrs
     grows: bool = False
+    # another experiment whose reference runs ``run`` may take (``borrowed=[its runs of the seed]``)
+    # where they are runs it would make itself (relu-tanh-init's scale 0.01 is relu-tanh's run)
+    borrows: str = ""
 
 
 EXPERIMENTS: dict[str, Experiment] = {}

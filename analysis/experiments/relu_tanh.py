@@ -31,8 +31,8 @@ from alexnet.checkpoint import CheckpointError, load_checkpoint, save_atomic
 from .claims import Claim, measure
 from .config import ExperimentConfig, FourLayerCNN, initial_state
 from .registry import Experiment, register_experiment
-from .runs import (Curve, ExperimentResult, Stopped, _check_data, _reporter, _subset, _Trainer, input_transform,
-                   stats)
+from .runs import (Curve, ExperimentResult, Stopped, _check_data, _reporter, _subset, _Trainer, epochs_to_target,
+                   input_transform, stats)
 
 _RELU_TANH_FULL = ExperimentConfig(
     lrs={"relu": (0.001, 0.002, 0.004), "tanh": (0.01, 0.02, 0.04)}, lr_rule="fastest",
@@ -251,15 +251,49 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
                 result.epochs_to_target[name] = entries[best]["epochs_to_target"]
     except Stopped:
         result.stopped = True
-    r, t = result.epochs_to_target.get("relu"), result.epochs_to_target.get("tanh")
-    if r and t:
-        result.ratio = t / r
-    elif r and "tanh" in result.epochs_to_target and not result.stopped:
-        result.ratio_lower_bound = cfg.epochs / r
+    _read_ratio(result, cfg.epochs)
     result.seconds = time.time() - t0
     if checkpoint is not None and not result.stopped:
         Path(checkpoint).unlink(missing_ok=True)
     return result
+
+
+def _read_ratio(result: ExperimentResult, cap: float) -> None:
+    """The ratio of the winners' epochs, or, where only ReLU got there, its bound cap / ReLU's."""
+    r, t = result.epochs_to_target.get("relu"), result.epochs_to_target.get("tanh")
+    if r and t:
+        result.ratio = t / r
+    elif r and "tanh" in result.epochs_to_target and not result.stopped:
+        result.ratio_lower_bound = cap / r
+
+
+def capped(result: ExperimentResult, cap: float) -> ExperimentResult:
+    """``result``, a finished grid run (rule "fastest"), as the same run with the epoch cap
+    ``cap`` would have ended: every lr's curve cut at ``cap``, the winners and the ratio read
+    again. Exact when the lr does not drop before the end (``lr_drop_at`` 1): a net's first
+    ``cap`` epochs do not depend on how long it may go on, and a race a longer cap ended
+    before ``cap`` ends there under ``cap`` too (if none got there by ``cap``, each lr
+    trained past it)."""
+    cfg = ExperimentConfig.from_dict(result.config)
+    if cfg.lr_rule != "fastest" or cfg.lr_drop_at < 1 or not 0 < cap <= cfg.epochs or result.stopped:
+        raise ValueError(f"only a finished 'fastest' grid run without an lr drop can be cut, to at most "
+                         f"its own cap ({cfg.epochs:g} epochs); got cap {cap:g}")
+    out = ExperimentResult(result.experiment, replace(cfg, epochs=cap).to_dict(), {}, seconds=result.seconds)
+    for name, entries in result.grid.items():
+        cut = {}
+        for lr, e in entries.items():
+            keep = [i for i, x in enumerate(e["curve"]["epochs"]) if x <= cap + 1e-9]
+            epochs = [e["curve"]["epochs"][i] for i in keep]
+            errors = [e["curve"]["train_error"][i] for i in keep]
+            cut[float(lr)] = {"epochs_to_target": epochs_to_target(epochs, errors, cfg.target_error),
+                              "error": final_error(epochs, errors), "diverged": e["diverged"] and e["epochs"] < cap,
+                              "epochs": min(e["epochs"], cap), "curve": {"epochs": epochs, "train_error": errors}}
+        best = fastest({lr: Outcome(c["epochs_to_target"], c["error"], c["diverged"]) for lr, c in cut.items()})
+        out.grid[name] = {str(lr): c for lr, c in cut.items()}
+        out.curves[name] = _curve(best, cut[best])
+        out.epochs_to_target[name] = cut[best]["epochs_to_target"]
+    _read_ratio(out, cap)
+    return out
 
 
 def grid_edge(results, lrs: dict) -> dict:

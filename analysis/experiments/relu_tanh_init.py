@@ -24,7 +24,7 @@ from alexnet.checkpoint import save_atomic
 
 from .config import ExperimentConfig
 from .registry import Experiment, register_experiment
-from .relu_tanh import PRESETS as RELU_TANH, run_relu_tanh, saved_state
+from .relu_tanh import PRESETS as RELU_TANH, capped, run_relu_tanh, saved_state
 from .runs import ExperimentResult, stats
 
 PRESETS = {
@@ -45,13 +45,25 @@ def key(name: str, std: float) -> str:
     return f"{name} std {std:g}"
 
 
+def lends(run: ExperimentResult, scale: ExperimentConfig) -> bool:
+    """Whether relu-tanh ``run`` is the run of one weight scale's config ``scale`` (seed
+    included), up to a cap as long or longer, which ``capped`` then cuts exactly."""
+    try:
+        c = ExperimentConfig.from_dict(run.config)
+    except (ValueError, TypeError):
+        return False
+    return (run.experiment == "relu-tanh" and not run.stopped and c.lr_rule == "fastest" and c.lr_drop_at >= 1
+            and c.epochs >= scale.epochs and replace(c, epochs=scale.epochs).to_dict() == scale.to_dict())
+
+
 def run_init_scales(config: ExperimentConfig, data, progress=None, should_stop=None,
-                    checkpoint=None) -> ExperimentResult:
+                    checkpoint=None, borrowed=()) -> ExperimentResult:
     """relu-tanh at each of ``config.init_stds``; the ratio per scale in ``grid["init_std"]``.
 
     ``checkpoint``: a file that keeps each finished scale's result, beside one per scale for
     the scale under way (relu-tanh's own), so a seed of many hours goes on where it
-    stopped; both are removed when the seed ends."""
+    stopped; both are removed when the seed ends. ``borrowed``: relu-tanh runs (its
+    reference's), each taken for the scale whose run it is (``lends``) instead of training."""
     cfg = config.validate()
     if not cfg.init_stds:
         raise ValueError("init_stds is empty: give the weight scales to compare, e.g. (0.001, 0.01, 0.03)")
@@ -65,12 +77,15 @@ def run_init_scales(config: ExperimentConfig, data, progress=None, should_stop=N
             merged.curves.update({key(k, std): c for k, c in part.curves.items()})
             progress(dict(p, net=key(p["net"], std), fraction=(i + p["fraction"]) / n, partial=merged.to_dict()))
 
+        scale = replace(cfg, init_std=std, init_stds=())
+        lent = next((b for b in borrowed if lends(b, scale)), None)
         if str(std) in done:
             r = ExperimentResult.from_dict(done[str(std)])
+        elif lent is not None:
+            r = capped(lent, cfg.epochs)
         else:
             part = None if checkpoint is None else Path(checkpoint).with_name(f"{Path(checkpoint).stem}-std{std:g}.pt")
-            r = run_relu_tanh(replace(cfg, init_std=std, init_stds=()), data,
-                              forward if progress else None, should_stop, part)
+            r = run_relu_tanh(scale, data, forward if progress else None, should_stop, part)
             if checkpoint is not None and not r.stopped:
                 done[str(std)] = r.to_dict()
                 save_atomic({"config": cfg.to_dict(), "scales": done}, checkpoint)
@@ -82,7 +97,9 @@ def run_init_scales(config: ExperimentConfig, data, progress=None, should_stop=N
             result.stopped = True
             break
         result.grid["init_std"][str(std)] = {"ratio": r.ratio, "ratio_lower_bound": r.ratio_lower_bound,
-                                             "lr": {k: c.lr for k, c in r.curves.items()}}
+                                             "lr": {k: c.lr for k, c in r.curves.items()},
+                                             # taken from relu-tanh's run (cut to this cap), not trained here
+                                             "borrowed": lent is not None and str(std) not in done}
     if checkpoint is not None and not result.stopped:
         Path(checkpoint).unlink(missing_ok=True)
     return result
@@ -109,6 +126,6 @@ register_experiment(Experiment(
     "relu-tanh-init", "Why: the initial weight scale", "Training error, ReLU vs tanh, per weight scale",
     "AK 3.1 blames saturation: tanh's gradient vanishes for large inputs. The larger the initial "
     "weights, the more saturated tanh starts, and the more ReLU's lead should grow",
-    lambda cfg, train, test, progress=None, should_stop=None, checkpoint=None: run_init_scales(
-        cfg, train, progress, should_stop, checkpoint),
-    PRESETS, "relu_tanh_init_reference.json", summary, resumable=True))
+    lambda cfg, train, test, progress=None, should_stop=None, checkpoint=None, borrowed=(): run_init_scales(
+        cfg, train, progress, should_stop, checkpoint, borrowed),
+    PRESETS, "relu_tanh_init_reference.json", summary, resumable=True, borrows="relu-tanh"))
