@@ -179,9 +179,6 @@ def _earlier_runs(path, experiment: str, cfg) -> tuple[dict | None, list, dict]:
         return None, [], {}
     grows = EXPERIMENTS[experiment].grows
     grow = {r.config["seed"]: r for r in runs if grows and not cfg.ran(r.config) and cfg.grows(r.config)}
-    if grow:
-        print(f"{path}: growing the lr grid of seed(s) {', '.join(map(str, grow))} to {cfg.to_dict()['lrs']} "
-              "(only the new lrs train)")
     if len(done) + len(grow) < len(runs) or not runs:
         print(other + ("starting it over" if not done and not grow else "those are dropped"))
     return (doc if done or grow else None), done, grow
@@ -281,12 +278,16 @@ def main(argv=None) -> None:
                 write_json_atomic(_document(experiment, cfg, runs, time.time() - t0, earlier, sorted(ran),
                                             args.device), out)
 
-        extra = {seed: {"grown_from": r} for seed, r in grow.items()}
+        extra = {seed: {"grown_from": r} for seed, r in grow.items() if seed in todo}
+        if extra:
+            print(f"{out}: growing the lr grid of seed(s) {', '.join(map(str, extra))} to {cfg.to_dict()['lrs']} "
+                  "(only the new lrs train)")
         for seed, runs in _lent(out, experiment, todo).items():
             extra.setdefault(seed, {})["borrowed"] = runs
-        results = sorted(done + run_seeds(experiment, cfg, todo, train, test, after_each=save, extra=extra),
+        waiting = [r for seed, r in grow.items() if seed not in todo]  # kept with their smaller grid
+        results = sorted(done + waiting + run_seeds(experiment, cfg, todo, train, test, after_each=save, extra=extra),
                          key=lambda r: r.config["seed"])
-        for claim in EXPERIMENTS[experiment].claims:  # each claim's mean, 95% interval and verdict
+        for claim in EXPERIMENTS[experiment].claims:  # each claim's mean, 95% interval and verdict (the file's runs)
             print(f"{experiment}: {claim.source}: {describe(claim, measure(claim, results))}")
         if out:
             print(f"wrote {out}")
