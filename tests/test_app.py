@@ -398,6 +398,26 @@ def test_experiments_page_when_tanh_never_reached_the_target(app, pretrained):
                            "learning rate (0.02): the fastest one may lie beyond the grid")
 
 
+def test_experiments_page_lists_every_lr_of_the_shipped_grids(app, pretrained):
+    """The shipped relu-tanh reference's table: one row per (net, lr), the picked lr of each
+    seed marked with its epochs, read here straight from the JSON."""
+    import shutil
+
+    from alexnet.weights import PRETRAINED
+
+    shutil.copy(PRETRAINED / "relu_tanh_reference.json", pretrained)
+    doc = json.loads((pretrained / "relu_tanh_reference.json").read_text())
+    page(app, "app/pages/experiments.py")
+    open_tab(app, "relu-tanh")
+    (table,) = [d.value for d in app.dataframe]
+    assert len(table) == sum(len(v) for v in doc["config"]["lrs"].values())
+    for run in doc["runs"]:
+        for net in ("relu", "tanh"):
+            lr = run["curves"][net]["lr"]
+            cell = table[(table["net"] == net) & (table["lr"] == lr)][f"seed {run['config']['seed']}"].item()
+            assert cell == f"{run['epochs_to_target'][net]:.2f} *"
+
+
 def live_chart(app):
     """The live run's curves: (the chart's Vega-Lite spec, its curves' data)."""
     return [(spec, vega_tables(c)[0]) for c in app.get("vega_lite_chart")

@@ -58,3 +58,18 @@ def test_a_reference_part_way_through_growing_its_grid_is_not_todays_protocol():
             ExperimentResult("relu-tanh", {**smaller, "seed": 1}, {})]
     assert made_with_full_preset("relu-tanh", {"config": full, "runs": runs[:1]})
     assert not made_with_full_preset("relu-tanh", {"config": full, "runs": runs})
+
+
+def test_every_shipped_reference_is_todays_full_preset():
+    """A preset changed without its reference remade (or grown) would show the class
+    figures of another protocol: every file in pretrained/ must match today's preset."""
+    from analysis.experiments.reference import load_reference, made_with_full_preset
+    from analysis.experiments.registry import EXPERIMENTS
+    from alexnet.weights import PRETRAINED
+
+    shipped = [n for n, e in EXPERIMENTS.items() if (PRETRAINED / e.reference_file).is_file()]
+    assert "relu-tanh" in shipped
+    stale = [n for n in shipped if not made_with_full_preset(n, load_reference(n))]
+    assert stale == [], f"remake (or grow) these references: {stale}"
+    for n in shipped:
+        assert len(load_reference(n)["seeds"]) >= 3, n

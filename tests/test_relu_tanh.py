@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from analysis.experiments import ExperimentResult, run_relu_tanh
+from analysis.experiments import Curve, ExperimentResult, run_relu_tanh
 from analysis.experiments.__main__ import main as cli
 from analysis.experiments.claims import measure
 from analysis.experiments.relu_tanh import CLAIM, Outcome, capped, fastest, final_error, ratio_table, summary
@@ -299,3 +299,21 @@ def test_init_reference_borrows_the_relu_tanh_reference_beside_it(tmp_path, data
     cli([*common, "--experiments", "relu-tanh-init"])
     scales = json.loads((tmp_path / "relu_tanh_init_reference.json").read_text())["runs"][0]["grid"]["init_std"]
     assert scales["0.01"]["borrowed"] and not scales["0.001"]["borrowed"]
+
+
+def test_lr_table_shows_each_lr_per_seed_and_the_pick():
+    def run(seed, picked, grid):
+        return ExperimentResult("relu-tanh", {"seed": seed}, {"relu": Curve(picked, [], [])}, grid={"relu": grid})
+
+    e = {"diverged": False}
+    runs = [run(0, 0.001, {"0.001": {**e, "epochs_to_target": 5.06, "epochs": 5.1},
+                           "0.002": {**e, "epochs_to_target": None, "epochs": 5.1}}),
+            run(1, 0.002, {"0.001": {**e, "epochs_to_target": None, "epochs": 4.0},
+                           "0.002": {**e, "epochs_to_target": 3.96, "epochs": 4.0},
+                           "0.004": {"diverged": True, "epochs_to_target": None, "epochs": 0.3}})]
+    from analysis.experiments.relu_tanh import lr_table
+
+    assert lr_table(runs) == [
+        {"net": "relu", "lr": 0.001, "seed 0": "5.06 *", "seed 1": "> 4.0"},
+        {"net": "relu", "lr": 0.002, "seed 0": "> 5.1", "seed 1": "3.96 *"},
+        {"net": "relu", "lr": 0.004, "seed 0": "", "seed 1": "diverged"}]

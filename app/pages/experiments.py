@@ -12,7 +12,7 @@ import streamlit as st
 
 from analysis.experiments import EXPERIMENTS, load_reference, preset
 from analysis.experiments.reference import STALE, made_with_full_preset, reference_command
-from analysis.experiments.relu_tanh import grid_edge
+from analysis.experiments.relu_tanh import grid_edge, lr_table
 from app import charts, live_runs, resources, vega
 
 PAPER = {name: e.claim for name, e in EXPERIMENTS.items()}  # the experiments registry
@@ -70,6 +70,13 @@ def show_summary(experiment: str, summary: dict, config: dict, runs) -> None:
                 f"{name}'s {end} learning rate ({(min if end == 'smallest' else max)(config['lrs'][name]):g})"
                 for name, end in edge.items()) + ": the fastest one may lie beyond the grid, untried, "
                 "so each net's epochs are the grid's best, not necessarily the net's.")
+        rows = lr_table(runs)
+        if rows:  # runs of the "fastest" rule: each lr's own epochs
+            with st.expander("Every learning rate of the grids, per seed"):
+                st.dataframe(rows, hide_index=True, width="stretch")
+                st.caption(f"Epochs to {target:.0%} training error; * the learning rate the rule picked; "
+                           "\"> N\": not there when it stopped, after N epochs (the picked one's time: none "
+                           "of the others could still be faster), or the cap.")
     elif experiment == "relu-tanh-init":
         by_std = summary["ratio_by_init_std"]
         st.plotly_chart(charts.ratio_by_scale(by_std, "tanh / ReLU epochs by initial weight scale"),
