@@ -29,7 +29,7 @@ from alexnet.train_config import check_device
 
 from .registry import EXPERIMENTS, preset
 from .job import read_json, worker, write_json_atomic
-from .reference import PRETRAINED
+from .reference import PRETRAINED, load_reference
 from .claims import describe, measure
 from .runs import ExperimentResult, summarize
 
@@ -191,9 +191,8 @@ def _lent(out, experiment: str, seeds) -> dict:
     if not lender or not out:
         return {}
     try:
-        doc = read_json(Path(out).parent / EXPERIMENTS[lender].reference_file) or {}
-        runs = [ExperimentResult.from_dict(r) for r in doc.get("runs", [])]
-    except (ValueError, TypeError, KeyError):
+        runs = load_reference(lender, Path(out).parent)["runs"]
+    except (FileNotFoundError, ValueError):  # none there, or one we cannot read: train those runs
         return {}
     return {s: [r for r in runs if r.config.get("seed") == s] for s in seeds
             if any(r.config.get("seed") == s for r in runs)}

@@ -111,13 +111,12 @@ def _grid(name, cfg, state, images, labels, inputs, should_stop, on_record, save
             trainers[-1].restore(saved[i])
     spe = math.ceil(len(labels) / cfg.batch_size)
     k = max((t.step for t in trainers), default=0) // cfg.record_every  # rounds done (0, or those saved)
-    # a known lr that got there: another lr not there by then can only be slower
-    bar = None if cfg.whole_grid else min(
-        (e["epochs_to_target"] for e in known.values() if e["epochs_to_target"] is not None), default=None)
+    # the cap, or sooner the fastest known lr's epochs: another lr not there by then is slower
+    reached = [e["epochs_to_target"] for e in known.values() if e["epochs_to_target"] is not None]
+    limit = cfg.epochs if cfg.whole_grid else min([cfg.epochs, *reached])
 
     def finished() -> bool:  # unless whole_grid, once one lr got there the others cannot win
-        return (all(t.done or t.epoch >= min(cfg.epochs, math.inf if bar is None else bar) - 1e-9
-                    for t in trainers)
+        return (all(t.done or t.epoch >= limit - 1e-9 for t in trainers)
                 or (not cfg.whole_grid and any(t.reached() is not None for t in trainers)))
 
     while not finished():
@@ -127,15 +126,24 @@ def _grid(name, cfg, state, images, labels, inputs, should_stop, on_record, save
             t.train_until(until, should_stop, on_record)
         if save is not None:
             save(trainers)
-    outcomes = {lr: Outcome(e["epochs_to_target"], e["error"], e["diverged"]) for lr, e in known.items()}
+    outcomes = {lr: _entry_outcome(e) for lr, e in known.items()}
     outcomes.update({t.curve.lr: _outcome(t) for t in trainers})
     return fastest(outcomes), {t.curve.lr: t for t in trainers}
 
 
+def _entry(epochs, errors, target: float, diverged: bool, trained: float) -> dict:
+    """One lr's grid entry: its training-error records (``epochs``, ``errors``), read against
+    ``target``, after ``trained`` epochs of training."""
+    return {"epochs_to_target": epochs_to_target(epochs, errors, target), "error": final_error(epochs, errors),
+            "diverged": diverged, "epochs": trained, "curve": {"epochs": list(epochs), "train_error": list(errors)}}
+
+
 def _grid_entry(t: _Trainer) -> dict:
-    o = _outcome(t)
-    return {"epochs_to_target": o.epochs_to_target, "error": o.error, "diverged": o.diverged,
-            "epochs": t.epoch, "curve": {"epochs": list(t.curve.epochs), "train_error": list(t.curve.train_error)}}
+    return _entry(t.curve.epochs, t.curve.train_error, t.cfg.target_error, t.curve.diverged, t.epoch)
+
+
+def _entry_outcome(e: dict) -> Outcome:
+    return Outcome(e["epochs_to_target"], e["error"], e["diverged"])
 
 
 def _swept(name, cfg, state, images, labels, inputs, should_stop, on_record):
@@ -287,10 +295,9 @@ def capped(result: ExperimentResult, cap: float) -> ExperimentResult:
             keep = [i for i, x in enumerate(e["curve"]["epochs"]) if x <= cap + 1e-9]
             epochs = [e["curve"]["epochs"][i] for i in keep]
             errors = [e["curve"]["train_error"][i] for i in keep]
-            cut[float(lr)] = {"epochs_to_target": epochs_to_target(epochs, errors, cfg.target_error),
-                              "error": final_error(epochs, errors), "diverged": e["diverged"] and e["epochs"] < cap,
-                              "epochs": min(e["epochs"], cap), "curve": {"epochs": epochs, "train_error": errors}}
-        best = fastest({lr: Outcome(c["epochs_to_target"], c["error"], c["diverged"]) for lr, c in cut.items()})
+            cut[float(lr)] = _entry(epochs, errors, cfg.target_error, e["diverged"] and e["epochs"] < cap,
+                                    min(e["epochs"], cap))
+        best = fastest({lr: _entry_outcome(c) for lr, c in cut.items()})
         out.grid[name] = {str(lr): c for lr, c in cut.items()}
         out.curves[name] = _curve(best, cut[best])
         out.epochs_to_target[name] = cut[best]["epochs_to_target"]
@@ -320,14 +327,21 @@ def lr_table(results) -> list[dict]:
         for lr in sorted({float(lr) for r in results for lr in r.grid.get(name, {})}):
             row = {"net": name, "lr": lr}
             for r in results:
-                e = r.grid.get(name, {}).get(str(lr))
                 picked = name in r.curves and r.curves[name].lr == lr
-                row[f"seed {r.config['seed']}"] = (
-                    "" if e is None else "diverged" if e["diverged"]
-                    else f"{e['epochs_to_target']:.2f}" + (" *" if picked else "") if e["epochs_to_target"]
-                    else f"> {e['epochs']:.1f}")
+                row[f"seed {r.config['seed']}"] = _cell(r.grid.get(name, {}).get(str(lr)), picked)
             rows.append(row)
     return rows
+
+
+def _cell(e: dict | None, picked: bool) -> str:
+    """One lr of one seed in ``lr_table``."""
+    if e is None:
+        return ""
+    if e["diverged"]:
+        return "diverged"
+    if e["epochs_to_target"] is None:
+        return f"> {e['epochs']:.1f}"
+    return f"{e['epochs_to_target']:.2f}" + (" *" if picked else "")
 
 
 def ratio_table(result: ExperimentResult) -> list[dict]:
