@@ -256,26 +256,35 @@ def claims_forest(rows, title: str) -> go.Figure:
     return fig
 
 
-def ratio_by_scale(by_std: dict, title: str) -> go.Figure:
-    """tanh / ReLU epochs against the initial weight scale (relu_tanh_init's summary:
-    ``{std: stats over seeds + censored}``); each seed a dot, a triangle where only a bound."""
+def ratio_by_scale(by_scale: dict, title: str) -> go.Figure:
+    """tanh / ReLU epochs against the input scale (relu_tanh_saturation's summary:
+    ``{scale: stats over seeds + interval, censored, saturated}``); each seed a dot, a
+    triangle where only a bound; the mean and its 95% interval as a line and band."""
     fig = go.Figure()
-    stds = sorted(by_std, key=float)
-    for std in stds:
-        s = by_std[std]
+    scales = sorted(by_scale, key=float)
+    for x in scales:
+        s = by_scale[x]
         vals = [v for v in s["per_seed"] if v is not None]
+        sat = f", {s['saturated']:.0%} of conv1's tanh units saturated" if s.get("saturated") is not None else ""
         fig.add_trace(go.Scatter(
-            x=[float(std)] * len(vals), y=vals, mode="markers", showlegend=False,
+            x=[float(x)] * len(vals), y=vals, mode="markers", showlegend=False,
             marker=dict(color=COLOURS["tanh"], size=10, symbol="triangle-up" if s.get("censored") else "circle"),
-            hovertemplate=f"std {std}: ratio %{{y:.2f}}" + (" (some seeds: at least)" if s.get("censored") else "")
+            hovertemplate=f"inputs x{x}{sat}: ratio %{{y:.2f}}" + (" (some seeds: at least)" if s.get("censored") else "")
                           + "<extra></extra>"))
-    means = [(float(s), by_std[s]["mean"]) for s in stds if by_std[s].get("n")]
+    means = [(float(x), by_scale[x]) for x in scales if by_scale[x].get("n")]
     if means:
-        fig.add_trace(go.Scatter(x=[m[0] for m in means], y=[m[1] for m in means], mode="lines",
+        fig.add_trace(go.Scatter(x=[m[0] for m in means], y=[m[1]["mean"] for m in means], mode="lines",
                                  name="mean over seeds", line=dict(color=COLOURS["tanh"])))
+    band = [(x, s["low"], s["high"]) for x, s in means if s.get("low") is not None]
+    if band:
+        fig.add_trace(go.Scatter(x=[b[0] for b in band] + [b[0] for b in band[::-1]],
+                                 y=[b[2] for b in band] + [b[1] for b in band[::-1]], fill="toself",
+                                 fillcolor="rgba(214, 39, 40, 0.15)", line=dict(width=0), hoverinfo="skip",
+                                 name="95% interval"))
     fig.add_hline(y=6, line=dict(color="black", dash="dash"), annotation_text="the paper: 6x")
     fig.add_hline(y=1, line=dict(color="grey"), annotation_text="no difference")
     fig.update_layout(title=title, font=FONT, height=340, margin=dict(l=10, r=10, t=50, b=40),
-                      xaxis=dict(title="std of the initial N(0, std) weights", type="log"),
+                      xaxis=dict(title="input scale (the paper's centred pixels times this; 1: the paper's)",
+                                 type="log"),
                       yaxis_title="tanh / ReLU epochs to the target")
     return fig

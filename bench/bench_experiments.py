@@ -68,7 +68,7 @@ def timed(name: str, which: str, cfg, train, test) -> float:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     grid = [e["curve"]["epochs"] for lrs in r.grid.values() for e in lrs.values()
             if isinstance(e, dict) and "curve" in e]  # a grid run trains every lr
-    curves = grid or [c.epochs for c in r.curves.values()]  # relu-tanh-init: its grid holds ratios
+    curves = grid or [c.epochs for c in r.curves.values()]  # relu-tanh-saturation: its grid holds ratios
     images = sum(c[-1] for c in curves if c) * min(cfg.subset or len(train), len(train))
     goal = f" (goal {QUICK_GOAL_S:.0f} s)" if which == "quick" else ""
     print(f"{name:14s} {which:5s} {wall:7.1f} s{goal}, CPU {cpu:.0f} s  {len(curves)} nets, up to {cfg.epochs:g} epochs, "

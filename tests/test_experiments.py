@@ -65,6 +65,8 @@ def test_centred_raw_inputs_are_the_pixels_minus_the_mean_image(data):
     pixels = data.images.numpy().astype(np.float64)
     expected = pixels[:5] - pixels.mean(axis=0)
     np.testing.assert_allclose(to_input(data.images[:5]).numpy(), expected, atol=1e-3)
+    scaled = input_transform(replace(TINY, inputs="centred-raw", input_scale=0.1), data.images)
+    np.testing.assert_allclose(scaled(data.images[:5]).numpy(), expected * 0.1, atol=1e-4)
     cfg = replace(TINY, inputs="centred-raw", init="paper-gaussian", lrs={"relu": (0.001,), "tanh": (0.001,)},
                   epochs=1.0)
     # Why the paper's inputs matter (config.py): 0-255 pixels minus the mean and

@@ -1,17 +1,18 @@
 """ReLU vs tanh's fair protocol (AK 3.1): the lr rule, the grid, the ratio's interval,
-the weight-scale experiment, and the resumable reference command."""
+the input-scale (saturation) experiment, and the resumable reference command."""
 
 import json
 import math
 from dataclasses import replace
 
 import pytest
+import torch
 
 from analysis.experiments import Curve, ExperimentResult, run_relu_tanh
 from analysis.experiments.__main__ import main as cli
 from analysis.experiments.claims import measure
 from analysis.experiments.relu_tanh import CLAIM, Outcome, capped, fastest, final_error, ratio_table, summary
-from analysis.experiments.relu_tanh_init import ratios, run_init_scales
+from analysis.experiments.relu_tanh_saturation import ratios, run_input_scales
 from analysis.experiments.runs import epochs_to_target
 from tests.test_experiments import TINY, data, data_dir, synthetic  # noqa: F401  (fixtures)
 
@@ -136,24 +137,24 @@ def test_a_longer_run_cut_to_a_cap_is_the_run_with_that_cap(data, cap):
         capped(short, cap * 2)
 
 
-def test_init_scales_take_relu_tanhs_run_of_a_scale_instead_of_training_it(data):
-    from analysis.experiments.relu_tanh_init import lends
+def test_input_scales_take_relu_tanhs_run_of_a_scale_instead_of_training_it(data):
+    from analysis.experiments.relu_tanh_saturation import lends
 
-    cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", init_stds=(0.001, 0.01),
+    cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", input_scales=(0.1, 1.0),
                   lrs={"relu": (0.01, 0.02), "tanh": (0.01,)}, epochs=1.0, record_every=2)
-    own = run_init_scales(cfg, data)
-    longer = run_relu_tanh(replace(cfg, init_std=0.01, init_stds=(), epochs=2.0), data)  # a relu-tanh reference seed
-    other_seed = run_relu_tanh(replace(cfg, init_std=0.01, init_stds=(), epochs=2.0, seed=1), data)
-    assert not lends(other_seed, replace(cfg, init_std=0.01, init_stds=()))
+    own = run_input_scales(cfg, data)
+    longer = run_relu_tanh(replace(cfg, input_scale=1.0, input_scales=(), epochs=2.0), data)  # a relu-tanh reference seed
+    other_seed = run_relu_tanh(replace(cfg, input_scale=1.0, input_scales=(), epochs=2.0, seed=1), data)
+    assert not lends(other_seed, replace(cfg, input_scale=1.0, input_scales=()))
     steps = []
-    lent = run_init_scales(cfg, data, borrowed=[other_seed, longer], should_stop=lambda: steps.append(1) and False)
-    assert lent.grid["init_std"]["0.01"].pop("borrowed") and not lent.grid["init_std"]["0.001"].pop("borrowed")
-    for e in own.grid["init_std"].values():
+    lent = run_input_scales(cfg, data, borrowed=[other_seed, longer], should_stop=lambda: steps.append(1) and False)
+    assert lent.grid["input_scale"]["1.0"].pop("borrowed") and not lent.grid["input_scale"]["0.1"].pop("borrowed")
+    for e in own.grid["input_scale"].values():
         e.pop("borrowed")
     assert lent.grid == own.grid and lent.epochs_to_target == own.epochs_to_target
     alone = []
-    run_relu_tanh(replace(cfg, init_std=0.001, init_stds=()), data, should_stop=lambda: alone.append(1) and False)
-    assert len(steps) == len(alone)  # only scale 0.001 trained
+    run_relu_tanh(replace(cfg, input_scale=0.1, input_scales=()), data, should_stop=lambda: alone.append(1) and False)
+    assert len(steps) == len(alone)  # only input scale 0.1 trained
 
 
 def _result(ratio=None, bound=None, relu=2.0):
@@ -206,35 +207,87 @@ def test_grid_edge_flags_a_winner_every_seed_found_at_one_end_of_its_grid():
     assert grid_edge([run(0.01, 0.01)], {"relu": (0.01,), "tanh": (0.01,)}) == {}  # one lr: no grid
 
 
-def test_init_scale_experiment_gives_one_ratio_per_scale(data):
-    cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", init_stds=(0.001, 0.01),
+def test_input_scale_experiment_gives_one_ratio_per_scale(data):
+    cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", input_scales=(0.1, 1.0),
                   lrs={"relu": (0.01,), "tanh": (0.01,)}, epochs=1.0)
     seen = []
-    r = run_init_scales(cfg, data, progress=seen.append)
-    assert set(r.grid["init_std"]) == {"0.001", "0.01"}
-    assert set(r.curves) == {"relu std 0.001", "tanh std 0.001", "relu std 0.01", "tanh std 0.01"}
+    r = run_input_scales(cfg, data, progress=seen.append)
+    assert set(r.grid["input_scale"]) == {"0.1", "1.0"}
+    assert set(r.curves) == {"relu x0.1", "tanh x0.1", "relu x1", "tanh x1"}
     assert all(0 <= p["fraction"] <= 1 for p in seen) and seen[-1]["fraction"] > 0.5
-    for std, e in r.grid["init_std"].items():
-        alone = run_relu_tanh(replace(cfg, init_std=float(std), init_stds=()), data)  # the same run by itself
+    for x, e in r.grid["input_scale"].items():
+        alone = run_relu_tanh(replace(cfg, input_scale=float(x), input_scales=()), data)  # the same run by itself
         assert e["ratio"] == alone.ratio and e["ratio_lower_bound"] == alone.ratio_lower_bound
-    r.grid["init_std"] = {"0.001": {"ratio": 1.5, "ratio_lower_bound": None},
-                          "0.01": {"ratio": None, "ratio_lower_bound": 4.0}}
-    assert ratios(r) == {0.001: (1.5, False), 0.01: (4.0, True)}
+    r.grid["input_scale"] = {"0.1": {"ratio": 1.5, "ratio_lower_bound": None},
+                              "1.0": {"ratio": None, "ratio_lower_bound": 4.0}}
+    assert ratios(r) == {0.1: (1.5, False), 1.0: (4.0, True)}
 
 
-def test_an_interrupted_init_scale_seed_goes_on_where_it_stopped(data, tmp_path):
-    """relu-tanh-init's seed is several relu-tanh seeds long: cut short in its second scale, it
+def test_saturated_share_counts_conv1_units_past_the_threshold(data):
+    """Against conv1 by hand: numpy's centred pixels times the scale, torch's conv2d with the
+    seed's initial conv1 weights; the paper's inputs saturate most units, a tenth of them few."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from analysis.experiments.config import initial_state
+    from analysis.experiments.relu_tanh_saturation import SATURATED, saturated_share
+
+    cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw")
+    pixels = data.images.numpy().astype(np.float64)
+    w = initial_state(cfg)["features.conv1.weight"]
+    shares = {}
+    for x in (0.1, 1.0):
+        centred = torch.from_numpy((pixels[:50] - pixels.mean(axis=0)) * x).float()
+        z = F.conv2d(centred, w, padding=2)
+        shares[x] = saturated_share(replace(cfg, input_scale=x), data.images, n=50)
+        assert shares[x] == pytest.approx(float((z.abs() > SATURATED).float().mean()), abs=1e-3)
+    assert shares[0.1] < 0.1 < 0.5 < shares[1.0]
+
+
+def _scales(**by_scale):
+    return ExperimentResult("relu-tanh-saturation", {}, {}, grid={"input_scale": {
+        x.replace("_", "."): {"ratio": r, "ratio_lower_bound": b, "saturated": 0.5} for x, (r, b) in by_scale.items()}})
+
+
+def test_saturation_claim_reads_the_ratio_at_the_largest_scale_over_the_smallest():
+    from analysis.experiments.relu_tanh_saturation import CLAIM as SATURATION
+
+    assert SATURATION.effect(_scales(**{"0_1": (1.5, None), "0_3": (2.0, None), "1_0": (3.0, None)})) == 2.0
+    bound_at_1 = _scales(**{"0_1": (1.5, None), "1_0": (None, 4.5)})  # tanh missed at the paper's scale
+    assert SATURATION.effect(bound_at_1) is None and SATURATION.bound(bound_at_1) == 3.0
+    bound_at_01 = _scales(**{"0_1": (None, 2.0), "1_0": (3.0, None)})  # at 0.1 a bound: nothing known
+    assert SATURATION.effect(bound_at_01) is None and SATURATION.bound(bound_at_01) is None
+    m = measure(SATURATION, [_scales(**{"0_1": (1.0, None), "1_0": (r, None)}) for r in (2.0, 2.5, 3.0)])
+    assert (m.n, m.verdict) == (3, "holds") and m.mean == pytest.approx(2.5)
+    flat = [_scales(**{"0_1": (1.0, None), "1_0": (r, None)}) for r in (0.9, 1.0, 1.1)]
+    assert measure(SATURATION, flat).verdict == "not significant"
+
+
+def test_configs_saved_before_the_input_scale_sweep_still_read():
+    from analysis.experiments.config import ExperimentConfig
+
+    old = {**ExperimentConfig().to_dict(), "init_stds": []}
+    del old["input_scales"], old["input_scale"]
+    assert ExperimentConfig.from_dict(old) == ExperimentConfig()
+    with pytest.raises(ValueError, match="init_stds"):  # the weight-scale sweep's own runs: not these
+        ExperimentConfig.from_dict({**old, "init_stds": [0.001, 0.01]})
+    with pytest.raises(ValueError, match="input_scale"):
+        replace(ExperimentConfig(), input_scale=0.0).validate()
+
+
+def test_an_interrupted_input_scale_seed_goes_on_where_it_stopped(data, tmp_path):
+    """relu-tanh-saturation's seed is several relu-tanh seeds long: cut short in its second scale, it
     goes on from there (the first scale not trained again) and ends as one whole run ends."""
-    cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", init_stds=(0.001, 0.01),
+    cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", input_scales=(0.1, 1.0),
                   lrs={"relu": (0.01, 0.02), "tanh": (0.01,)}, epochs=1.0, stop_at_target=False)
     steps = []
-    whole = run_init_scales(cfg, data, should_stop=lambda: steps.append(1) and False)
+    whole = run_input_scales(cfg, data, should_stop=lambda: steps.append(1) and False)
     ckpt = tmp_path / "seed0.pt"
     taken = []
-    cut = run_init_scales(cfg, data, checkpoint=ckpt, should_stop=lambda: len(taken.append(1) or taken) > len(steps) * 3 // 4)
-    assert cut.stopped and ckpt.is_file() and (tmp_path / "seed0-std0.01.pt").is_file()
+    cut = run_input_scales(cfg, data, checkpoint=ckpt, should_stop=lambda: len(taken.append(1) or taken) > len(steps) * 3 // 4)
+    assert cut.stopped and ckpt.is_file() and (tmp_path / "seed0-x1.pt").is_file()
     rest = []
-    later = run_init_scales(cfg, data, checkpoint=ckpt, should_stop=lambda: rest.append(1) and False)
+    later = run_input_scales(cfg, data, checkpoint=ckpt, should_stop=lambda: rest.append(1) and False)
     assert not later.stopped and not list(tmp_path.iterdir())  # a finished seed leaves nothing behind
     assert len(rest) < len(steps) // 2  # less than one scale: neither was started over
     assert later.grid == whole.grid and later.epochs_to_target == whole.epochs_to_target
@@ -284,21 +337,21 @@ def test_reference_grows_a_grid_seed_by_seed(tmp_path, data_dir, isolated_cache,
     assert doc["runs"][0] == grown
 
 
-def test_init_reference_borrows_the_relu_tanh_reference_beside_it(tmp_path, data_dir, isolated_cache,  # noqa: F811
+def test_saturation_reference_borrows_the_relu_tanh_reference_beside_it(tmp_path, data_dir, isolated_cache,  # noqa: F811
                                                                   monkeypatch):
-    """`reference --experiments relu-tanh-init` takes, for the paper's scale, the run of the
+    """`reference --experiments relu-tanh-saturation` takes, for the paper's scale, the run of the
     same seed in relu_tanh_reference.json beside it (the full presets agree but for the cap)."""
     from analysis.experiments.registry import EXPERIMENTS
 
     tiny = replace(FAST, init="paper-gaussian", inputs="centred-raw", lrs={"relu": (0.01, 0.02), "tanh": (0.01,)},
                    epochs=1.0)
     monkeypatch.setitem(EXPERIMENTS["relu-tanh"].presets, "full", replace(tiny, epochs=2.0))
-    monkeypatch.setitem(EXPERIMENTS["relu-tanh-init"].presets, "full", replace(tiny, init_stds=(0.001, 0.01)))
+    monkeypatch.setitem(EXPERIMENTS["relu-tanh-saturation"].presets, "full", replace(tiny, input_scales=(0.1, 1.0)))
     common = ["reference", "--out-dir", str(tmp_path), "--data-dir", str(data_dir), "--seeds", "0"]
     cli([*common, "--experiments", "relu-tanh"])
-    cli([*common, "--experiments", "relu-tanh-init"])
-    scales = json.loads((tmp_path / "relu_tanh_init_reference.json").read_text())["runs"][0]["grid"]["init_std"]
-    assert scales["0.01"]["borrowed"] and not scales["0.001"]["borrowed"]
+    cli([*common, "--experiments", "relu-tanh-saturation"])
+    scales = json.loads((tmp_path / "relu_tanh_saturation_reference.json").read_text())["runs"][0]["grid"]["input_scale"]
+    assert scales["1.0"]["borrowed"] and not scales["0.1"]["borrowed"]
 
 
 def test_lr_table_shows_each_lr_per_seed_and_the_pick():

@@ -53,10 +53,13 @@ class ExperimentConfig:
     # rule; the default, so results saved before this field read as what they were).
     lr_rule: str = "sweep"
     whole_grid: bool = False  # "fastest": every lr runs to the target or cap, not only until one wins
-    init_stds: tuple[float, ...] = ()  # relu_tanh_init.py: the N(0, std) weight scales compared
+    input_scales: tuple[float, ...] = ()  # relu_tanh_saturation.py: the input scales compared
     init: str = "paper-gaussian"
     init_std: float = 0.01
     inputs: str = "centred-raw"
+    # The inputs (``inputs``) times this: how hard the pictures drive conv1, so how saturated
+    # tanh starts (relu_tanh_saturation.py). 1: the paper's.
+    input_scale: float = 1.0
     net: str = "cnn4"  # which net the widths describe (NETS); the ablations' arms vary it
     widths: tuple[int, ...] = (32, 32, 64)  # cnn4: conv1..conv3 kernels, all 5x5; alexnet: 7 widths
     epochs: float = 30.0  # cap per net
@@ -80,7 +83,7 @@ class ExperimentConfig:
     def __post_init__(self):
         self.activations = tuple(self.activations)
         self.widths = tuple(self.widths)
-        self.init_stds = tuple(float(s) for s in self.init_stds)
+        self.input_scales = tuple(float(s) for s in self.input_scales)
         self.lrs = {k: tuple(float(x) for x in (v if isinstance(v, (list, tuple)) else (v,)))
                     for k, v in self.lrs.items()}
 
@@ -103,14 +106,15 @@ class ExperimentConfig:
             raise ValueError("init 'kaiming' is for the AlexNet (net='alexnet'); use paper-gaussian or default")
         if self.lr_rule not in LR_RULES:
             raise ValueError(f"unknown lr_rule {self.lr_rule!r}; choose from {', '.join(LR_RULES)}")
-        if any(s <= 0 for s in self.init_stds):
-            raise ValueError(f"init_stds must all be > 0, got {self.init_stds}")
+        if any(s <= 0 for s in self.input_scales):
+            raise ValueError(f"input_scales must all be > 0, got {self.input_scales}")
         if self.inputs not in INPUTS:
             raise ValueError(f"unknown inputs {self.inputs!r}; choose from {', '.join(INPUTS)}")
         checks = [("epochs", self.epochs > 0, "> 0"), ("batch_size", self.batch_size >= 1, ">= 1"),
                   ("record_every", self.record_every >= 1, ">= 1"),
                   ("target_error", 0 < self.target_error < 1, "in (0, 1)"),
-                  ("init_std", self.init_std > 0, "> 0"), ("subset", self.subset >= 0, ">= 0"),
+                  ("init_std", self.init_std > 0, "> 0"), ("input_scale", self.input_scale > 0, "> 0"),
+                  ("subset", self.subset >= 0, ">= 0"),
                   ("sweep_epochs", self.lr_rule != "sweep" or 0 < self.sweep_epochs <= self.epochs,
                    "in (0, epochs]"),
                   ("widths", len(self.widths) == NETS.get(self.net, 3) and min(self.widths) >= 1,
@@ -144,6 +148,8 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExperimentConfig":
+        if not d.get("init_stds", True):  # saved before the weight-scale sweep became the input's (2026-12)
+            d = {k: v for k, v in d.items() if k != "init_stds"}
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -17,7 +17,7 @@ from typing import Callable
 from .config import ExperimentConfig
 
 # analysis/experiments/<module>.py, each registers itself
-EXPERIMENT_MODULES = ("relu_tanh", "relu_tanh_init", "lrn", "pooling", "dropout", "augmentation", "towers",
+EXPERIMENT_MODULES = ("relu_tanh", "relu_tanh_saturation", "lrn", "pooling", "dropout", "augmentation", "towers",
                       "layer_removal")
 
 
@@ -39,7 +39,7 @@ class Experiment:
     # ``run`` takes ``grown_from=result``, the seed's run on a smaller lr grid, and trains only the new lrs
     grows: bool = False
     # another experiment whose reference runs ``run`` may take (``borrowed=[its runs of the seed]``)
-    # where they are runs it would make itself (relu-tanh-init's scale 0.01 is relu-tanh's run)
+    # where they are runs it would make itself (relu-tanh-saturation's input scale 1 is relu-tanh's run)
     borrows: str = ""
 
 

@@ -91,14 +91,16 @@ def _check_data(data, what: str) -> None:
 
 
 def input_transform(cfg: ExperimentConfig, train_images: torch.Tensor):
-    """uint8 (N, 3, 32, 32) -> the float input the nets see, as ``cfg.inputs`` says."""
+    """uint8 (N, 3, 32, 32) -> the float input the nets see, as ``cfg.inputs`` and
+    ``cfg.input_scale`` say."""
+    scale = cfg.input_scale
     if cfg.inputs == "standardised":
-        return normalize
+        return lambda x: normalize(x) * scale  # times 1.0 is exact: the paper's inputs unchanged
     total = torch.zeros(train_images.shape[1:], dtype=torch.float64, device=train_images.device)
     for i in range(0, len(train_images), 4096):  # the mean image, without a float copy of the set
         total += train_images[i:i + 4096].sum(0, dtype=torch.float64)
     mean = (total / len(train_images)).float()  # (3, 32, 32), 0-255 scale
-    return lambda x: x.float() - mean
+    return lambda x: (x.float() - mean) * scale
 
 
 def _subset(images, labels, n: int, seed: int):

@@ -1,4 +1,4 @@
-"""Experiments: ReLU vs tanh (AK 3.1, Fig. 1), why (the initial weight scale) and the LRN
+"""Experiments: ReLU vs tanh (AK 3.1, Fig. 1), why (how saturated tanh starts) and the LRN
 ablation (AK 3.3), shipped and live.
 
 A live run is an ``ExperimentJob`` (``app.live_runs``, shared with the Paper claims page):
@@ -77,10 +77,13 @@ def show_summary(experiment: str, summary: dict, config: dict, runs) -> None:
                 st.caption(f"Epochs to {target:.0%} training error; * the learning rate the rule picked; "
                            "\"> N\": not there when it stopped, after N epochs (the picked one's time: none "
                            "of the others could still be faster), or the cap.")
-    elif experiment == "relu-tanh-init":
-        by_std = summary["ratio_by_init_std"]
-        st.plotly_chart(charts.ratio_by_scale(by_std, "tanh / ReLU epochs by initial weight scale"),
+    elif experiment == "relu-tanh-saturation":
+        by_scale = summary["ratio_by_input_scale"]
+        st.plotly_chart(charts.ratio_by_scale(by_scale, "tanh / ReLU epochs by input scale"),
                         width="stretch", key=f"ratio_scale_{experiment}")
+        st.caption("Each input scale's share of conv1's tanh units that start saturated (|pre-activation| > 2, "
+                   "slope below 0.07): " + ", ".join(f"x{float(x):g}: {s['saturated']:.0%}" for x, s in by_scale.items()
+                                                     if s.get("saturated") is not None) + ".")
     else:  # the ablations: every arm's final test error (and train-test gap), then each claim measured
         arms = list(summary["test_error"])
         gaps = summary.get("gap", {})
@@ -144,7 +147,8 @@ def run_section(experiment: str) -> None:
     rule = ("the fewest epochs to the target picks one" if cfg.lr_rule == "fastest"
             else "a short sweep picks one")
     st.caption(f"Learning rates tried per net: {cfg.lrs} ({rule} when there are several); inputs "
-               f"{cfg.inputs}, init {cfg.init} (std {', '.join(map(str, cfg.init_stds)) or cfg.init_std}), "
+               f"{cfg.inputs}" + (f" times {', '.join(f'{x:g}' for x in cfg.input_scales)}" if cfg.input_scales else "")
+               + f", init {cfg.init} (std {cfg.init_std}), "
                f"batch {cfg.batch_size}. The quick presets take 10-35 s on two idle cores (longer while "
                "other work runs); the full ones, minutes to hours a seed.")
     st.caption(INPUTS_NOTE)
