@@ -47,6 +47,9 @@ def warm() -> None:
     # initialised numpy (bench_pages, 2026-12-02).
     import altair  # noqa: F401 - app.vega's charts (and pandas, which altair leaves out)
     import pandas  # noqa: F401
+    # Last: Attribution's captum (with the matplotlib it imports, about 0.4 s on two cores,
+    # bench/bench_pages.py) would otherwise be imported while its first picture waits.
+    import captum.attr  # noqa: F401
 
 
 def warm_data() -> None:

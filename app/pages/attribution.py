@@ -15,9 +15,8 @@ st.markdown("The same picture and the same target, a class score or one unit, se
             "pass's ReLUs.")
 loaded = inputs.require_model()
 model = loaded.model
-# captum, with the matplotlib it imports, takes about a second on two cores: imported while
-# the picture is chosen and uploaded rather than after (not in the server's warm-up, where
-# it would slow every other page's first visit)
+# captum, with the matplotlib it imports, takes about half a second on two cores: app.serve's
+# warm-up imports it; under a plain `streamlit run`, imported while the picture is chosen.
 serve.import_soon("captum.attr")
 image = inputs.require_image("attr")
 pred = resources.top5(loaded.name, st.session_state.image_bytes, False)
