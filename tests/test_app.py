@@ -418,6 +418,49 @@ def test_experiments_page_lists_every_lr_of_the_shipped_grids(app, pretrained):
             assert cell == f"{run['epochs_to_target'][net]:.2f} *"
 
 
+def test_experiments_page_shows_the_saturation_sweep(app, pretrained):
+    """relu-tanh-saturation's shipped results, two hand-made seeds: per input scale the
+    saturated share, both nets' epochs, the ratio with its interval, and a grid-edge note."""
+    from analysis.experiments import Curve, ExperimentConfig, ExperimentResult, summarize
+    from analysis.experiments.job import write_json_atomic
+
+    cfg = ExperimentConfig(lrs={"relu": (0.0005, 0.001, 0.004), "tanh": (0.01, 0.02, 0.04)}, input_scales=(0.1, 1.0))
+
+    def run(seed, epochs):  # epochs: {scale: (relu, tanh)}; ReLU picks 0.004 at 0.1, 0.001 at 1
+        r = ExperimentResult("relu-tanh-saturation", {**cfg.to_dict(), "seed": seed}, {}, grid={"input_scale": {}})
+        for x, (relu, tanh) in epochs.items():
+            for net, e, lr in (("relu", relu, 0.004 if x == 0.1 else 0.001), ("tanh", tanh, 0.02)):
+                r.curves[f"{net} x{x:g}"] = Curve(lr, [e], [0.25])
+                r.epochs_to_target[f"{net} x{x:g}"] = e
+            r.grid["input_scale"][str(x)] = {"ratio": tanh / relu, "ratio_lower_bound": None,
+                                             "saturated": 0.01 if x == 0.1 else 0.6}
+        return r
+
+    runs = [run(0, {0.1: (2.0, 3.0), 1.0: (2.0, 8.0)}), run(1, {0.1: (2.0, 4.0), 1.0: (2.0, 10.0)})]
+    write_json_atomic({"experiment": "relu-tanh-saturation", "config": cfg.to_dict(), "seeds": [0, 1],
+                       "summary": summarize(runs), "runs": [r.to_dict() for r in runs],
+                       "machine": {"cpus": 2}, "wall_seconds": 12.0, "command": "by hand"},
+                      pretrained / "relu_tanh_saturation_reference.json")
+    page(app, "app/pages/experiments.py")
+    open_tab(app, "relu-tanh-saturation")
+    assert not app.exception
+    (table,) = [d.value for d in app.dataframe]
+    # ratios 1.5, 2 (mean 1.75, sd 0.354) and 4, 5 (mean 4.5, sd 0.707); t_{0.975,1} = 12.706
+    assert table.to_dict("records") == [
+        {"input scale": 0.1, "tanh units saturated": "1%", "relu epochs": "2.00", "tanh epochs": "3.50",
+         "tanh / ReLU": "1.75 [-1.43, 4.93]"},
+        {"input scale": 1.0, "tanh units saturated": "60%", "relu epochs": "2.00", "tanh epochs": "9.00",
+         "tanh / ReLU": "4.50 [-1.85, 10.85]"}]
+    (edge,) = [c.value for c in app.caption if c.value.startswith("At input scale")]
+    assert edge.startswith("At input scale 0.1 every seed picked relu's largest learning rate")
+    (fig,) = charts(app)
+    band = next(t for t in fig["data"] if t.get("name") == "95% interval")
+    assert band["y"] == pytest.approx([4.93, 10.85, -1.85, -1.43], abs=0.01)  # high out, low back
+    # the claim: 4 / 1.5 and 5 / 2, the ratio's fall from scale 1 to 0.1
+    (claim,) = [c for c in summarize(runs)["claims"]]
+    assert claim["mean"] == pytest.approx((4 / 1.5 + 5 / 2) / 2) and claim["n"] == 2
+
+
 def live_chart(app):
     """The live run's curves: (the chart's Vega-Lite spec, its curves' data)."""
     return [(spec, vega_tables(c)[0]) for c in app.get("vega_lite_chart")

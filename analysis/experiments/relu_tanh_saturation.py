@@ -35,7 +35,7 @@ from alexnet.checkpoint import save_atomic
 from .config import ExperimentConfig, FourLayerCNN, initial_state
 from .claims import Claim, interval
 from .registry import Experiment, register_experiment
-from .relu_tanh import PRESETS as RELU_TANH, capped, run_relu_tanh, saved_state
+from .relu_tanh import PRESETS as RELU_TANH, capped, grid_edge, run_relu_tanh, saved_state
 from .runs import ExperimentResult, _subset, input_transform, stats
 
 SATURATED = 2.0  # |pre-activation| beyond which tanh's slope, 1 - tanh^2, is below 0.071
@@ -164,16 +164,20 @@ CLAIM = Claim(
 
 def summary(results) -> dict:
     """Per input scale: the ratio (or its bound) over seeds with its 95% interval, how many
-    seeds only bound it, and the share of conv1's tanh units that start saturated."""
+    seeds only bound it, the share of conv1's tanh units that start saturated, and each
+    net whose every seed picked one end of its lr grid (``edge``: relu_tanh.grid_edge)."""
     out = {}
+    lrs = ExperimentConfig.from_dict(results[0].config).lrs if results else {}
     for x in sorted({x for r in results for x in ratios(r)}):
         per_seed = [ratios(r).get(x, (None, False)) for r in results]
         values = [v for v, _ in per_seed if v is not None]
         low, high = interval(values)[1:] if len(values) > 1 else (None, None)
+        edge = grid_edge(results, {key(net, x): grid for net, grid in lrs.items()})
         out[str(x)] = dict(stats([v for v, _ in per_seed]), low=low, high=high,
                            censored=sum(b for _, b in per_seed),
                            saturated=stats([r.grid["input_scale"][str(x)]["saturated"] for r in results
-                                            if str(x) in r.grid.get("input_scale", {})]).get("mean"))
+                                            if str(x) in r.grid.get("input_scale", {})]).get("mean"),
+                           edge={net: edge[key(net, x)] for net in lrs if key(net, x) in edge})
     return {"ratio_by_input_scale": out}
 
 

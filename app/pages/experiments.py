@@ -81,9 +81,15 @@ def show_summary(experiment: str, summary: dict, config: dict, runs) -> None:
         by_scale = summary["ratio_by_input_scale"]
         st.plotly_chart(charts.ratio_by_scale(by_scale, "tanh / ReLU epochs by input scale"),
                         width="stretch", key=f"ratio_scale_{experiment}")
-        st.caption("Each input scale's share of conv1's tanh units that start saturated (|pre-activation| > 2, "
-                   "slope below 0.07): " + ", ".join(f"x{float(x):g}: {s['saturated']:.0%}" for x, s in by_scale.items()
-                                                     if s.get("saturated") is not None) + ".")
+        st.dataframe(scale_rows(by_scale, summary["epochs_to_target"]), hide_index=True, width="stretch")
+        st.caption("Saturated: the share of conv1's tanh units whose pre-activation starts beyond ±2 (slope "
+                   "below 0.07). ReLU is the control: scaling the inputs also scales its signal, so the claim "
+                   "compares tanh's change with ReLU's (the ratio at the largest scale over the smallest).")
+        for x, s in by_scale.items():
+            if s.get("edge"):
+                st.caption(f"At input scale {float(x):g} every seed picked " + " and ".join(
+                    f"{net}'s {end} learning rate" for net, end in s["edge"].items())
+                    + ": the fastest may lie beyond the grid, untried.")
     else:  # the ablations: every arm's final test error (and train-test gap), then each claim measured
         arms = list(summary["test_error"])
         gaps = summary.get("gap", {})
@@ -98,6 +104,21 @@ def show_summary(experiment: str, summary: dict, config: dict, runs) -> None:
             paper = f"{c['paper']:+g}" if c.get("paper") is not None else "no number given"
             st.caption(f"{c['source']}: {c['statement']} Paper: {paper}; ours over {c['n']} seed(s): {ours} "
                        f"{c['unit']}. Verdict: **{c['verdict']}**.")
+
+
+def scale_rows(by_scale: dict, epochs: dict) -> list[dict]:
+    """relu-tanh-saturation's summary as rows: per input scale, the saturated share, each net's
+    mean epochs to the target and the ratio with its interval."""
+    from analysis.experiments.relu_tanh_saturation import key
+
+    def mean(s):
+        return f"{s['mean']:.2f}" + (f" ({s['n']} seeds)" if s["n"] < len(s["per_seed"]) else "") if s.get("n") else "not reached"
+
+    return [{"input scale": float(x), "tanh units saturated": f"{s['saturated']:.0%}" if s.get("saturated") is not None else "",
+             **{f"{net} epochs": mean(epochs.get(key(net, float(x)), {})) for net in ("relu", "tanh")},
+             "tanh / ReLU": (f"{s['mean']:.2f}" + (f" [{s['low']:.2f}, {s['high']:.2f}]" if s.get("low") is not None else "")
+                             + (" (at least)" if s.get("censored") else "")) if s.get("n") else "n/a"}
+            for x, s in by_scale.items()]
 
 
 def show_reference(experiment: str) -> None:
