@@ -101,9 +101,12 @@ def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after
     from tqdm import tqdm
 
     results = []
+    # Where nets stop at the target, the progress counts every epoch up to the cap, so the
+    # time left is a bound (a grid may stop long before).
+    left = "at most {remaining} left" if cfg.stop_at_target else "{remaining} left"
     for seed in seeds:
         bar = tqdm(total=1000, desc=f"{experiment} seed {seed}", position=position,
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}, " + left + " {postfix}")
 
         def progress(p, bar=bar):
             bar.n = int(1000 * p["fraction"])
