@@ -47,8 +47,8 @@ def warm() -> None:
     # initialised numpy (bench_pages, 2026-12-02).
     import altair  # noqa: F401 - app.vega's charts (and pandas, which altair leaves out)
     import pandas  # noqa: F401
-    # Last: Attribution's captum (with the matplotlib it imports, about 0.4 s on two cores,
-    # bench/bench_pages.py) would otherwise be imported while its first picture waits.
+    # Last: Attribution's captum (and the matplotlib it imports) would otherwise be imported
+    # while its first picture waits (its first result 2.8 -> 2.5 s, bench/bench_pages.py).
     import captum.attr  # noqa: F401
 
 

@@ -4,12 +4,14 @@ AK 3.1 explains the gap by saturation: tanh's gradient vanishes for large
 inputs, a ReLU's does not. With AK 2's centred raw pixels (0-255 minus the
 mean image) and AK 5's N(0, 0.01) weights, conv1's pre-activations have a
 std of about 5 (config.py), so most of conv1's tanh units start where their
-slope is near 0. Scaling the inputs moves that and nothing else at the start:
-at 0.1 conv1's pre-activations are about 0.5, where tanh is nearly linear, and
-if saturation is the reason the ratio should shrink towards 1. Each scale is a
-whole ReLU-vs-tanh run (relu_tanh.py: the same lr rule for both nets, from the
-same weights), and each records the share of conv1's tanh units that start
-saturated (``saturated_share``), the quantity the claim is about.
+slope is near 0. Scaling the inputs moves that: at 0.1 conv1's pre-activations
+are about 0.5, where tanh is nearly linear. It also scales the signal through
+the net, for both nets (a ReLU net's outputs scale with its inputs), so ReLU is
+the control: the claim is the ratio at the largest scale over the ratio at the
+smallest, tanh's change in epochs net of ReLU's, above 1 if saturation was
+holding tanh back. Each scale is a whole ReLU-vs-tanh run (relu_tanh.py: the
+same lr rule for both nets, from the same weights), and each records the share
+of conv1's tanh units that start saturated (``saturated_share``).
 
 Why the inputs and not the initial weights: scaling every layer's weights
 also scales the signal through the four layers, and at std 0.001 the ReLU net

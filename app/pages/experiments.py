@@ -112,12 +112,20 @@ def scale_rows(by_scale: dict, epochs: dict) -> list[dict]:
     from analysis.experiments.relu_tanh_saturation import key
 
     def mean(s):
-        return f"{s['mean']:.2f}" + (f" ({s['n']} seeds)" if s["n"] < len(s["per_seed"]) else "") if s.get("n") else "not reached"
+        if not s.get("n"):
+            return "not reached"
+        return f"{s['mean']:.2f}" + (f" ({s['n']} seeds)" if s["n"] < len(s["per_seed"]) else "")
 
-    return [{"input scale": float(x), "tanh units saturated": f"{s['saturated']:.0%}" if s.get("saturated") is not None else "",
+    def ratio(s):
+        if not s.get("n"):
+            return "n/a"
+        return (f"{s['mean']:.2f}" + (f" [{s['low']:.2f}, {s['high']:.2f}]" if s.get("low") is not None else "")
+                + (" (at least)" if s.get("censored") else ""))
+
+    return [{"input scale": float(x),
+             "tanh units saturated": "" if s.get("saturated") is None else f"{s['saturated']:.0%}",
              **{f"{net} epochs": mean(epochs.get(key(net, float(x)), {})) for net in ("relu", "tanh")},
-             "tanh / ReLU": (f"{s['mean']:.2f}" + (f" [{s['low']:.2f}, {s['high']:.2f}]" if s.get("low") is not None else "")
-                             + (" (at least)" if s.get("censored") else "")) if s.get("n") else "n/a"}
+             "tanh / ReLU": ratio(s)}
             for x, s in by_scale.items()]
 
 
