@@ -73,3 +73,18 @@ def test_every_shipped_reference_is_todays_full_preset():
     assert stale == [], f"remake (or grow) these references: {stale}"
     for n in shipped:
         assert len(load_reference(n)["seeds"]) >= 3, n
+
+
+def test_the_saturation_preset_takes_scale_1_from_every_shipped_relu_tanh_seed():
+    """relu-tanh-saturation's full preset at input scale 1 is relu-tanh's (but for the cap), so
+    its reference trains only the other scales: a preset drifting apart would retrain it."""
+    from dataclasses import replace
+
+    from analysis.experiments.reference import load_reference
+    from analysis.experiments.relu_tanh_saturation import PRESETS, lends
+
+    runs = load_reference("relu-tanh")["runs"]
+    assert len(runs) >= 3
+    for r in runs:
+        assert lends(r, replace(PRESETS["full"], input_scale=1.0, input_scales=(), seed=r.config["seed"]))
+        assert not lends(r, replace(PRESETS["full"], input_scale=0.3, input_scales=(), seed=r.config["seed"]))
