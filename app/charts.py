@@ -265,7 +265,8 @@ def ratio_by_scale(by_scale: dict, title: str) -> go.Figure:
     for x in scales:
         s = by_scale[x]
         vals = [v for v in s["per_seed"] if v is not None]
-        sat = f", {s['saturated']:.0%} of conv1's tanh units saturated" if s.get("saturated") is not None else ""
+        sat = (f", {s['saturated']:.{1 if s['saturated'] < 0.1 else 0}%} of conv1's tanh units saturated"
+               if s.get("saturated") is not None else "")
         fig.add_trace(go.Scatter(
             x=[float(x)] * len(vals), y=vals, mode="markers", showlegend=False,
             marker=dict(color=COLOURS["tanh"], size=10, symbol="triangle-up" if s.get("censored") else "circle"),

@@ -447,7 +447,7 @@ def test_experiments_page_shows_the_saturation_sweep(app, pretrained):
     (table,) = [d.value for d in app.dataframe]
     # ratios 1.5, 2 (mean 1.75, sd 0.354) and 4, 5 (mean 4.5, sd 0.707); t_{0.975,1} = 12.706
     assert table.to_dict("records") == [
-        {"input scale": 0.1, "tanh units saturated": "1%", "relu epochs": "2.00", "tanh epochs": "3.50",
+        {"input scale": 0.1, "tanh units saturated": "1.0%", "relu epochs": "2.00", "tanh epochs": "3.50",
          "tanh / ReLU": "1.75 [-1.43, 4.93]"},
         {"input scale": 1.0, "tanh units saturated": "60%", "relu epochs": "2.00", "tanh epochs": "9.00",
          "tanh / ReLU": "4.50 [-1.85, 10.85]"}]

@@ -123,7 +123,8 @@ def scale_rows(by_scale: dict, epochs: dict) -> list[dict]:
                 + (" (at least)" if s.get("censored") else ""))
 
     return [{"input scale": float(x),
-             "tanh units saturated": "" if s.get("saturated") is None else f"{s['saturated']:.0%}",
+             "tanh units saturated": "" if s.get("saturated") is None  # a small share keeps a decimal
+                                     else f"{s['saturated']:.{1 if s['saturated'] < 0.1 else 0}%}",
              **{f"{net} epochs": mean(epochs.get(key(net, float(x)), {})) for net in ("relu", "tanh")},
              "tanh / ReLU": ratio(s)}
             for x, s in by_scale.items()]
