@@ -218,6 +218,7 @@ def test_input_scale_experiment_gives_one_ratio_per_scale(data):
     for x, e in r.grid["input_scale"].items():
         alone = run_relu_tanh(replace(cfg, input_scale=float(x), input_scales=()), data)  # the same run by itself
         assert e["ratio"] == alone.ratio and e["ratio_lower_bound"] == alone.ratio_lower_bound
+        assert e["grid"] == alone.grid  # every lr's entry, kept for growing the grid later
     r.grid["input_scale"] = {"0.1": {"ratio": 1.5, "ratio_lower_bound": None},
                               "1.0": {"ratio": None, "ratio_lower_bound": 4.0}}
     assert ratios(r) == {0.1: (1.5, False), 1.0: (4.0, True)}
@@ -273,6 +274,27 @@ def test_configs_saved_before_the_input_scale_sweep_still_read():
         ExperimentConfig.from_dict({**old, "init_stds": [0.001, 0.01]})
     with pytest.raises(ValueError, match="input_scale"):
         replace(ExperimentConfig(), input_scale=0.0).validate()
+
+
+def test_growing_the_input_scale_grids_gives_what_the_whole_grids_give(data):
+    """Each scale of a seed run on smaller grids, grown by an lr, ends as the whole grids run
+    at once end (the reference: that run), training only the new lr at each scale."""
+    whole_cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", input_scales=(0.1, 1.0),
+                        lrs={"relu": (0.01, 0.02), "tanh": (0.01,)}, epochs=1.0, record_every=2)
+    small_cfg = replace(whole_cfg, lrs={"relu": (0.01,), "tanh": (0.01,)})
+    whole = run_input_scales(whole_cfg, data)
+    small = run_input_scales(small_cfg, data)
+    steps = []
+    grown = run_input_scales(whole_cfg, data, grown_from=small, should_stop=lambda: steps.append(1) and False)
+    assert grown.grid == whole.grid and grown.epochs_to_target == whole.epochs_to_target
+    new_steps = sum(round(e["grid"]["relu"]["0.02"]["epochs"] * 8) for e in whole.grid["input_scale"].values())
+    assert 0 < len(steps) <= new_steps  # steps of relu 0.02 only (256 images / 32 a step)
+    with pytest.raises(ValueError, match="smaller lr grids"):
+        run_input_scales(replace(whole_cfg, seed=1), data, grown_from=small)
+    for e in small.grid["input_scale"].values():
+        del e["grid"]  # saved before each scale kept its grid
+    with pytest.raises(ValueError, match="cannot be grown"):
+        run_input_scales(whole_cfg, data, grown_from=small)
 
 
 def test_an_interrupted_input_scale_seed_goes_on_where_it_stopped(data, tmp_path):
@@ -335,6 +357,23 @@ def test_reference_grows_a_grid_seed_by_seed(tmp_path, data_dir, isolated_cache,
     doc = json.loads(out.read_text())
     assert [list(r["grid"]["relu"]) for r in doc["runs"]] == [["0.02", "0.05"]] * 2
     assert doc["runs"][0] == grown
+
+
+def test_reference_grows_a_saturation_seed(tmp_path, data_dir, isolated_cache, capsys):  # noqa: F811
+    """`--lr` with one more lr grows relu-tanh-saturation's seed in the file, scale by scale."""
+    out = tmp_path / "ref.json"
+    args = ["relu-tanh-saturation", "--preset", "quick", "--data-dir", str(data_dir), "--epochs", "0.5",
+            "--subset", "100", "--lr", "tanh=0.05", "--out", str(out), "--seeds", "0"]
+    cli(args + ["--lr", "relu=0.05"])
+    small = json.loads(out.read_text())["runs"][0]["grid"]["input_scale"]
+    capsys.readouterr()
+    cli(args + ["--lr", "relu=0.02,0.05"])
+    assert "growing the lr grid of seed(s) 0 " in capsys.readouterr().out
+    grown = json.loads(out.read_text())["runs"][0]["grid"]["input_scale"]
+    assert set(grown) == set(small) == {"0.1", "0.3", "1.0"}
+    for x, e in grown.items():
+        assert list(e["grid"]["relu"]) == ["0.02", "0.05"]
+        assert e["grid"]["relu"]["0.05"] == small[x]["grid"]["relu"]["0.05"]  # taken, not retrained
 
 
 def test_saturation_reference_borrows_the_relu_tanh_reference_beside_it(tmp_path, data_dir, isolated_cache,  # noqa: F811

@@ -79,18 +79,34 @@ def lends(run: ExperimentResult, scale: ExperimentConfig) -> bool:
             and c.epochs >= scale.epochs and replace(c, epochs=scale.epochs).to_dict() == scale.to_dict())
 
 
+def _scale_run(run: ExperimentResult, x: float) -> ExperimentResult:
+    """Input scale ``x`` of relu-tanh-saturation ``run`` as the relu-tanh run it was: its
+    settings and every lr's grid entry (what ``run_relu_tanh(grown_from=...)`` reads)."""
+    entry = run.grid["input_scale"][str(x)]
+    if "grid" not in entry:
+        raise ValueError("this relu-tanh-saturation run was saved before each scale kept its lr grid: "
+                         "it cannot be grown; run the seed again")
+    cfg = replace(ExperimentConfig.from_dict(run.config), input_scale=x, input_scales=())
+    return ExperimentResult("relu-tanh", cfg.to_dict(), {}, grid=entry["grid"])
+
+
 def run_input_scales(config: ExperimentConfig, data, progress=None, should_stop=None,
-                     checkpoint=None, borrowed=()) -> ExperimentResult:
+                     checkpoint=None, borrowed=(), grown_from: ExperimentResult | None = None) -> ExperimentResult:
     """relu-tanh at each of ``config.input_scales``; per scale, in ``grid["input_scale"]``,
-    the ratio and the share of conv1's tanh units that start saturated.
+    the ratio, the share of conv1's tanh units that start saturated, and the scale's lr
+    grids (relu-tanh's ``grid``).
 
     ``checkpoint``: a file that keeps each finished scale's result, beside one per scale for
     the scale under way (relu-tanh's own), so a seed of many hours goes on where it
     stopped; both are removed when the seed ends. ``borrowed``: relu-tanh runs (its
-    reference's), each taken for the scale whose run it is (``lends``) instead of training."""
+    reference's), each taken for the scale whose run it is (``lends``) instead of training.
+    ``grown_from``: this seed's run on smaller lr grids (``ExperimentConfig.grows``): each
+    scale trains only the new lrs (relu-tanh's growing, scale by scale)."""
     cfg = config.validate()
     if not cfg.input_scales:
         raise ValueError("input_scales is empty: give the input scales to compare, e.g. (0.1, 0.3, 1)")
+    if grown_from is not None and not (grown_from.config.get("seed") == cfg.seed and cfg.grows(grown_from.config)):
+        raise ValueError("grown_from must be a run of the same settings and seed on smaller lr grids")
     result = ExperimentResult("relu-tanh-saturation", cfg.to_dict(), {}, grid={"input_scale": {}})
     done = (saved_state(checkpoint, config=cfg.to_dict()) or {"scales": {}})["scales"]  # {scale: result}
     images = _subset(data.images, data.labels, cfg.subset, cfg.seed)[0]
@@ -110,7 +126,8 @@ def run_input_scales(config: ExperimentConfig, data, progress=None, should_stop=
             r = capped(lent, cfg.epochs)
         else:
             part = None if checkpoint is None else Path(checkpoint).with_name(f"{Path(checkpoint).stem}-x{x:g}.pt")
-            r = run_relu_tanh(scale, data, forward if progress else None, should_stop, part)
+            before = None if grown_from is None else _scale_run(grown_from, x)
+            r = run_relu_tanh(scale, data, forward if progress else None, should_stop, part, before)
             if checkpoint is not None and not r.stopped:
                 done[str(x)] = r.to_dict()
                 save_atomic({"config": cfg.to_dict(), "scales": done}, checkpoint)
@@ -124,6 +141,7 @@ def run_input_scales(config: ExperimentConfig, data, progress=None, should_stop=
         result.grid["input_scale"][str(x)] = {"ratio": r.ratio, "ratio_lower_bound": r.ratio_lower_bound,
                                               "saturated": saturated_share(scale, images),
                                               "lr": {k: c.lr for k, c in r.curves.items()},
+                                              "grid": r.grid,  # every lr of both nets, as relu-tanh keeps it
                                               # taken from relu-tanh's run (cut to this cap), not trained here
                                               "borrowed": lent is not None and str(x) not in done}
     if checkpoint is not None and not result.stopped:
@@ -188,7 +206,7 @@ register_experiment(Experiment(
     "AK 3.1 blames saturation: tanh's gradient vanishes for large inputs. Scaled-down inputs start "
     "conv1's tanh units where they are nearly linear: if saturation is the reason, ReLU's lead "
     "should shrink there",
-    lambda cfg, train, test, progress=None, should_stop=None, checkpoint=None, borrowed=(): run_input_scales(
-        cfg, train, progress, should_stop, checkpoint, borrowed),
-    PRESETS, "relu_tanh_saturation_reference.json", summary, claims=(CLAIM,), resumable=True,
+    lambda cfg, train, test, progress=None, should_stop=None, checkpoint=None, borrowed=(), grown_from=None:
+        run_input_scales(cfg, train, progress, should_stop, checkpoint, borrowed, grown_from),
+    PRESETS, "relu_tanh_saturation_reference.json", summary, claims=(CLAIM,), resumable=True, grows=True,
     borrows="relu-tanh"))
