@@ -109,6 +109,8 @@ def run_seeds(experiment: str, cfg, seeds, train, test, position: int = 0, after
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}, " + left + " {postfix}")
 
         def progress(p, bar=bar):
+            if not bar.n:  # a resumed seed starts part-way: time left from the rate since then
+                bar.initial = int(1000 * p["fraction"])
             bar.n = int(1000 * p["fraction"])
             bar.set_postfix_str(f"{p['net']} lr={p['lr']:g} epoch {p['epoch']:.2f} "
                                 f"err {p['train_error']:.3f}")
