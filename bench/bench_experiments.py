@@ -57,8 +57,13 @@ def outcome(r) -> str:
     """The run's figures in a few words: the ratio, or each arm's final test error."""
     if r.experiment.startswith("relu-tanh"):
         reached = ", ".join(f"{k} {v:.2f} ep" if v else f"{k} not reached" for k, v in r.epochs_to_target.items())
-        ratio = f"{r.ratio:.2f}" if r.ratio else (f"> {r.ratio_lower_bound:.2f}" if r.ratio_lower_bound else "n/a")
-        return f"25%: {reached}; ratio {ratio}"
+        def ratio(e):
+            return f"{e['ratio']:.2f}" if e["ratio"] else (f"> {e['ratio_lower_bound']:.2f}"
+                                                            if e["ratio_lower_bound"] else "n/a")
+
+        scales = r.grid.get("input_scale", {})  # relu-tanh-saturation: a ratio per input scale
+        return f"25%: {reached}; " + (", ".join(f"ratio x{float(x):g} {ratio(e)}" for x, e in scales.items())
+                                      if scales else f"ratio {ratio(vars(r))}")
     return "test error " + ", ".join(f"{k} {v:.3f}" for k, v in r.test_error.items() if v is not None)
 
 
