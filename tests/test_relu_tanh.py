@@ -297,6 +297,21 @@ def test_growing_the_input_scale_grids_gives_what_the_whole_grids_give(data):
         run_input_scales(whole_cfg, data, grown_from=small)
 
 
+def test_saturation_lr_table_lists_each_scales_grid_and_pick(data):
+    """Per input scale, relu-tanh's table of that scale's run by itself (each pick marked): the same rows."""
+    from analysis.experiments.relu_tanh import lr_table as relu_tanh_lr_table
+    from analysis.experiments.relu_tanh_saturation import lr_table
+
+    cfg = replace(FAST, init="paper-gaussian", inputs="centred-raw", input_scales=(0.1, 1.0),
+                  lrs={"relu": (0.01, 0.02), "tanh": (0.01,)}, epochs=1.0, record_every=2)
+    rows = lr_table([run_input_scales(cfg, data)])
+    assert [(r["input scale"], r["net"], r["lr"]) for r in rows] == [
+        (x, net, lr) for x in (0.1, 1.0) for net, lr in (("relu", 0.01), ("relu", 0.02), ("tanh", 0.01))]
+    for x in (0.1, 1.0):
+        alone = relu_tanh_lr_table([run_relu_tanh(replace(cfg, input_scale=x, input_scales=()), data)])
+        assert [{k: v for k, v in r.items() if k != "input scale"} for r in rows if r["input scale"] == x] == alone
+
+
 def test_an_interrupted_input_scale_seed_goes_on_where_it_stopped(data, tmp_path):
     """relu-tanh-saturation's seed is several relu-tanh seeds long: cut short in its second scale, it
     goes on from there (the first scale not trained again) and ends as one whole run ends."""

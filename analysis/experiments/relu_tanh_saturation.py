@@ -38,7 +38,8 @@ from .config import ExperimentConfig, FourLayerCNN, initial_state
 from .claims import Claim, interval
 from .registry import Experiment, register_experiment
 from .relu_tanh import PRESETS as RELU_TANH, capped, grid_edge, run_relu_tanh, saved_state
-from .runs import ExperimentResult, _subset, input_transform, stats
+from .relu_tanh import lr_table as relu_tanh_lr_table
+from .runs import Curve, ExperimentResult, _subset, input_transform, stats
 
 SATURATED = 2.0  # |pre-activation| beyond which tanh's slope, 1 - tanh^2, is below 0.071
 
@@ -85,13 +86,25 @@ def lends(run: ExperimentResult, scale: ExperimentConfig) -> bool:
 
 def _scale_run(run: ExperimentResult, x: float) -> ExperimentResult:
     """Input scale ``x`` of relu-tanh-saturation ``run`` as the relu-tanh run it was: its
-    settings and every lr's grid entry (what ``run_relu_tanh(grown_from=...)`` reads)."""
+    settings, every lr's grid entry (what ``run_relu_tanh(grown_from=...)`` reads) and each
+    net's pick (a curve of its lr alone: the records are the scale's curves in ``run``)."""
     entry = run.grid["input_scale"][str(x)]
     if "grid" not in entry:
         raise ValueError("this relu-tanh-saturation run was saved before each scale kept its lr grid: "
                          "it cannot be grown; run the seed again")
     cfg = replace(ExperimentConfig.from_dict(run.config), input_scale=x, input_scales=())
-    return ExperimentResult("relu-tanh", cfg.to_dict(), {}, grid=entry["grid"])
+    return ExperimentResult("relu-tanh", cfg.to_dict(), {net: Curve(lr, [], []) for net, lr in entry["lr"].items()},
+                            grid=entry["grid"])
+
+
+def lr_table(results) -> list[dict]:
+    """relu_tanh.lr_table at each input scale, its rows led by the scale (runs saved before
+    each scale kept its grid are left out)."""
+    rows = []
+    for x in sorted({x for r in results for x in ratios(r)}):
+        kept = [_scale_run(r, x) for r in results if "grid" in r.grid["input_scale"].get(str(x), {})]
+        rows += [{"input scale": x, **row} for row in relu_tanh_lr_table(kept)]
+    return rows
 
 
 def run_input_scales(config: ExperimentConfig, data, progress=None, should_stop=None,

@@ -13,10 +13,14 @@ import streamlit as st
 from analysis.experiments import EXPERIMENTS, load_reference, preset
 from analysis.experiments.reference import STALE, made_with_full_preset, reference_command
 from analysis.experiments.relu_tanh import grid_edge, lr_table
+from analysis.experiments import relu_tanh_saturation as saturation
 from app import charts, live_runs, resources, vega
 
 PAPER = {name: e.claim for name, e in EXPERIMENTS.items()}  # the experiments registry
 TITLES = {name: e.title for name, e in EXPERIMENTS.items()}
+LR_TABLE_NOTE = ("Epochs to {target:.0%} training error; * the learning rate the rule picked; \"> N\": not there "
+                 "when it stopped, after N epochs (the picked one's time: none of the others could still be "
+                 "faster), or the cap.")
 INPUTS_NOTE = ("Inputs *centred-raw* are the paper's (AK 2): pixel values 0-255 minus the mean "
                "image. With the paper's N(0, 0.01) weights, tanh units start saturated on them, "
                "which is where much of tanh's slowness comes from; *standardised* inputs and "
@@ -74,9 +78,7 @@ def show_summary(experiment: str, summary: dict, config: dict, runs) -> None:
         if rows:  # runs of the "fastest" rule: each lr's own epochs
             with st.expander("Every learning rate of the grids, per seed"):
                 st.dataframe(rows, hide_index=True, width="stretch")
-                st.caption(f"Epochs to {target:.0%} training error; * the learning rate the rule picked; "
-                           "\"> N\": not there when it stopped, after N epochs (the picked one's time: none "
-                           "of the others could still be faster), or the cap.")
+                st.caption(LR_TABLE_NOTE.format(target=target))
     elif experiment == "relu-tanh-saturation":
         by_scale = summary["ratio_by_input_scale"]
         st.plotly_chart(charts.ratio_by_scale(by_scale, "tanh / ReLU epochs by input scale"),
@@ -90,6 +92,11 @@ def show_summary(experiment: str, summary: dict, config: dict, runs) -> None:
                 st.caption(f"At input scale {float(x):g} every seed picked " + " and ".join(
                     f"{net}'s {end} learning rate" for net, end in s["edge"].items())
                     + ": the fastest may lie beyond the grid, untried.")
+        rows = saturation.lr_table(runs)
+        if rows:
+            with st.expander("Every learning rate of the grids, per input scale and seed"):
+                st.dataframe(rows, hide_index=True, width="stretch")
+                st.caption(LR_TABLE_NOTE.format(target=config["target_error"]))
     else:  # the ablations: every arm's final test error (and train-test gap), then each claim measured
         arms = list(summary["test_error"])
         gaps = summary.get("gap", {})
@@ -109,8 +116,6 @@ def show_summary(experiment: str, summary: dict, config: dict, runs) -> None:
 def scale_rows(by_scale: dict, epochs: dict) -> list[dict]:
     """relu-tanh-saturation's summary as rows: per input scale, the saturated share, each net's
     mean epochs to the target and the ratio with its interval."""
-    from analysis.experiments.relu_tanh_saturation import key
-
     def mean(s):
         if not s.get("n"):
             return "not reached"
@@ -125,7 +130,7 @@ def scale_rows(by_scale: dict, epochs: dict) -> list[dict]:
     return [{"input scale": float(x),
              "tanh units saturated": "" if s.get("saturated") is None  # a small share keeps a decimal
                                      else f"{s['saturated']:.{1 if s['saturated'] < 0.1 else 0}%}",
-             **{f"{net} epochs": mean(epochs.get(key(net, float(x)), {})) for net in ("relu", "tanh")},
+             **{f"{net} epochs": mean(epochs.get(saturation.key(net, float(x)), {})) for net in ("relu", "tanh")},
              "tanh / ReLU": ratio(s)}
             for x, s in by_scale.items()]
 
