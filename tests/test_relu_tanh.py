@@ -424,3 +424,17 @@ def test_lr_table_shows_each_lr_per_seed_and_the_pick():
         {"net": "relu", "lr": 0.001, "seed 0": "5.06 *", "seed 1": "> 4.0"},
         {"net": "relu", "lr": 0.002, "seed 0": "> 5.1", "seed 1": "3.96 *"},
         {"net": "relu", "lr": 0.004, "seed 0": "", "seed 1": "diverged"}]
+
+
+def test_the_cli_takes_input_scales_and_refuses_bad_ones(tmp_path, data_dir, isolated_cache):  # noqa: F811
+    out = tmp_path / "sat.json"
+    cli(["relu-tanh-saturation", "--data-dir", str(data_dir), "--epochs", "0.25", "--subset", "64",
+         "--input-scales", "0.5,1", "--lr", "relu=0.05", "--lr", "tanh=0.05", "--out", str(out)])
+    doc = json.loads(out.read_text())
+    assert doc["config"]["input_scales"] == [0.5, 1.0] and set(doc["runs"][0]["grid"]["input_scale"]) == {"0.5", "1.0"}
+    with pytest.raises(SystemExit, match="--input-scales wants numbers"):
+        cli(["relu-tanh-saturation", "--data-dir", str(data_dir), "--input-scales", "0.1,big"])
+    with pytest.raises(SystemExit, match="input_scales must all be > 0"):
+        cli(["relu-tanh-saturation", "--data-dir", str(data_dir), "--input-scales", "0,1"])
+    with pytest.raises(SystemExit, match="input_scale must be > 0"):
+        cli(["relu-tanh", "--data-dir", str(data_dir), "--input-scale", "-1"])

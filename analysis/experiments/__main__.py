@@ -46,11 +46,22 @@ def _lr_overrides(items, lrs: dict) -> dict:
     return lrs
 
 
+def _scales(text: str | None) -> tuple[float, ...] | None:
+    """``--input-scales 0.1,0.3,1``: the scales as floats (None: not given)."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise SystemExit(f"--input-scales wants numbers, e.g. 0.1,0.3,1; got {text!r}")
+
+
 def _config(args, experiment: str):
     cfg = preset(experiment, args.preset)
     changes = {k: v for k, v in (("epochs", args.epochs), ("subset", args.subset),
                                  ("init", args.init), ("init_std", args.init_std),
-                                 ("inputs", args.inputs))
+                                 ("inputs", args.inputs), ("input_scale", args.input_scale),
+                                 ("input_scales", _scales(args.input_scales)))
                if v is not None}
     cfg = replace(cfg, lrs=_lr_overrides(args.lr, cfg.lrs), **changes)
     try:
@@ -238,6 +249,9 @@ def main(argv=None) -> None:
         s.add_argument("--init", help="paper-gaussian, default or kaiming (the AlexNet ablations)")
         s.add_argument("--init-std", type=float, help="std of the paper-gaussian weights")
         s.add_argument("--inputs", help="centred-raw (AK 2: 0-255 minus the mean image) or standardised")
+        s.add_argument("--input-scale", type=float, help="the inputs times this (1: the paper's)")
+        s.add_argument("--input-scales", metavar="X[,X]",
+                       help="the input scales relu-tanh-saturation compares, e.g. 0.1,0.3,1")
         s.add_argument("--lr", action="append", metavar="ACT=LR[,LR]", help="lr candidates")
         s.add_argument("--skip-bad-images", action="store_true",
                        help="leave out (and count) images that cannot be decoded instead of stopping")
