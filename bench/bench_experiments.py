@@ -67,13 +67,22 @@ def outcome(r) -> str:
     return "test error " + ", ".join(f"{k} {v:.3f}" for k, v in r.test_error.items() if v is not None)
 
 
+def trained(grid: dict) -> list:
+    """Each lr's recorded epochs in a run's grid: relu-tanh's ({net: {lr: entry}}), or each
+    input scale's of relu-tanh-saturation ({"input_scale": {scale: {"grid": ...}}})."""
+    found = []
+    for v in grid.values():
+        if isinstance(v, dict):
+            found += [v["curve"]["epochs"]] if "curve" in v else trained(v)
+    return found
+
+
 def timed(name: str, which: str, cfg, train, test) -> float:
     t0, c0 = time.perf_counter(), time.process_time()
     r = EXPERIMENTS[name].run(cfg, train, test)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    grid = [e["curve"]["epochs"] for lrs in r.grid.values() for e in lrs.values()
-            if isinstance(e, dict) and "curve" in e]  # a grid run trains every lr
-    curves = grid or [c.epochs for c in r.curves.values()]  # relu-tanh-saturation: its grid holds ratios
+    grid = trained(r.grid)  # a grid run trains every lr
+    curves = grid or [c.epochs for c in r.curves.values()]
     images = sum(c[-1] for c in curves if c) * min(cfg.subset or len(train), len(train))
     goal = f" (goal {QUICK_GOAL_S:.0f} s)" if which == "quick" else ""
     print(f"{name:14s} {which:5s} {wall:7.1f} s{goal}, CPU {cpu:.0f} s  {len(curves)} nets, up to {cfg.epochs:g} epochs, "
