@@ -63,7 +63,8 @@ def outcome(r) -> str:
 
         scales = r.grid.get("input_scale", {})  # relu-tanh-saturation: a ratio per input scale
         return f"25%: {reached}; " + (", ".join(f"ratio x{float(x):g} {ratio(e)}" for x, e in scales.items())
-                                      if scales else f"ratio {ratio(vars(r))}")
+                                      if scales else
+                                      f"ratio {ratio({'ratio': r.ratio, 'ratio_lower_bound': r.ratio_lower_bound})}")
     return "test error " + ", ".join(f"{k} {v:.3f}" for k, v in r.test_error.items() if v is not None)
 
 

@@ -126,10 +126,9 @@ TOP5_ROW = ".top5 .top5-row"  # app.charts.top5's bars
 
 
 def wait_for_top5(page, timeout_ms: float = 240_000) -> int:
-    """Wait until the top-5 bars are drawn; returns the number of bars."""
-    bars = page.locator(TOP5_ROW)
-    bars.nth(4).wait_for(state="attached", timeout=timeout_ms)
-    return bars.count()
+    """Wait until the top-5 bars are drawn (``TOP5``); returns the number of bars."""
+    TOP5(page, timeout_ms)
+    return page.locator(TOP5_ROW).count()
 
 
 # What each page's first result looks like: bench/bench_pages.py times it, and
@@ -179,15 +178,15 @@ class Shown:
     def __init__(self, css: str = "", n: int = 0, pattern: str = "", visible: bool = True, press: str = ""):
         self.css, self.n, self.pattern, self.visible, self.press = css, n, pattern, visible, press
 
-    def __call__(self, page) -> None:
+    def __call__(self, page, timeout_ms: float = TIMEOUT_MS) -> None:
         if self.press:
-            page.get_by_role("button", name=self.press).click(timeout=TIMEOUT_MS)
+            page.get_by_role("button", name=self.press).click(timeout=timeout_ms)
         if self.pattern:
-            page.get_by_text(re.compile(self.pattern)).first.wait_for(timeout=TIMEOUT_MS)
+            page.get_by_text(re.compile(self.pattern)).first.wait_for(timeout=timeout_ms)
         elif self.visible:
-            page.locator(self.css).filter(visible=True).nth(self.n).wait_for(timeout=TIMEOUT_MS)
+            page.locator(self.css).filter(visible=True).nth(self.n).wait_for(timeout=timeout_ms)
         else:
-            page.locator(self.css).nth(self.n).wait_for(state="attached", timeout=TIMEOUT_MS)
+            page.locator(self.css).nth(self.n).wait_for(state="attached", timeout=timeout_ms)
 
     def watch(self, context, name: str) -> None:
         """Record, in every page ``context`` opens from now on, when this first shows."""
@@ -202,6 +201,9 @@ class Shown:
         return None if t is None else t / 1000
 
 
+TOP5 = Shown(TOP5_ROW, 4, visible=False)  # Predict's five bars, in the page (drawn or not yet)
+
+
 def nth(selector: str, n: int) -> Shown:
     return Shown(selector, n)
 
@@ -212,7 +214,7 @@ def text(pattern: str) -> Shown:
 
 # page -> (its URL path, needs a picture, what its first result looks like)
 PAGES = {
-    "Predict": ("", True, Shown(TOP5_ROW, 4, visible=False)),  # as wait_for_top5
+    "Predict": ("", True, TOP5),
     "Architecture": ("architecture", False, nth('[data-testid="stDataFrame"]', 0)),
     "Filters": ("filters", False, nth(IMAGE, 1)),  # both towers' kernels
     "Neighbours": ("neighbours", True, text(r"distance \d")),

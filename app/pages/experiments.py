@@ -70,10 +70,8 @@ def show_summary(experiment: str, summary: dict, config: dict, runs) -> None:
                           if iv["censored"] else "") + f". Verdict against the paper's 6x: **{iv['verdict']}**.")
         edge = grid_edge(runs, config["lrs"])
         if edge:
-            st.caption("Every seed picked " + " and ".join(
-                f"{name}'s {end} learning rate ({(min if end == 'smallest' else max)(config['lrs'][name]):g})"
-                for name, end in edge.items()) + ": the fastest one may lie beyond the grid, untried, "
-                "so each net's epochs are the grid's best, not necessarily the net's.")
+            st.caption("Every seed picked " + grid_ends(edge, config["lrs"]) + ": the fastest one may lie "
+                       "beyond the grid, untried, so each net's epochs are the grid's best, not necessarily the net's.")
         rows = lr_table(runs)
         if rows:  # runs of the "fastest" rule: each lr's own epochs
             with st.expander("Every learning rate of the grids, per seed"):
@@ -89,9 +87,8 @@ def show_summary(experiment: str, summary: dict, config: dict, runs) -> None:
                    "compares tanh's change with ReLU's (the ratio at the largest scale over the smallest).")
         for x, s in by_scale.items():
             if s.get("edge"):
-                st.caption(f"At input scale {float(x):g} every seed picked " + " and ".join(
-                    f"{net}'s {end} learning rate" for net, end in s["edge"].items())
-                    + ": the fastest may lie beyond the grid, untried.")
+                st.caption(f"At input scale {float(x):g} every seed picked " + grid_ends(s["edge"], config["lrs"])
+                           + ": the fastest may lie beyond the grid, untried.")
         rows = saturation.lr_table(runs)
         if rows:
             with st.expander("Every learning rate of the grids, per input scale and seed"):
@@ -111,6 +108,12 @@ def show_summary(experiment: str, summary: dict, config: dict, runs) -> None:
             paper = f"{c['paper']:+g}" if c.get("paper") is not None else "no number given"
             st.caption(f"{c['source']}: {c['statement']} Paper: {paper}; ours over {c['n']} seed(s): {ours} "
                        f"{c['unit']}. Verdict: **{c['verdict']}**.")
+
+
+def grid_ends(edge: dict, lrs: dict) -> str:
+    """``grid_edge``'s {net: "smallest" or "largest"} in words, each with its lr from ``lrs``."""
+    return " and ".join(f"{net}'s {end} learning rate ({(min if end == 'smallest' else max)(lrs[net]):g})"
+                        for net, end in edge.items())
 
 
 def scale_rows(by_scale: dict, epochs: dict) -> list[dict]:
