@@ -47,7 +47,7 @@ def claim_row(i: int, row, first: bool) -> None:
     paper.markdown(f"{said}  \n<small>{c.unit}</small>", unsafe_allow_html=True)
     if row.measured is None:
         mine.markdown(f"*{row.note}*")
-        mine.code(row.command, language="bash")
+        mine.code(row.command, language="bash", wrap_lines=True)  # a narrow column: all of it shows
         verdict.markdown(":gray-badge[no reference]")
     else:
         mine.markdown(ours(row), help=describe(c, row.measured) + (f". Made with `{row.command}`"

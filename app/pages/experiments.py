@@ -187,7 +187,7 @@ def run_section(experiment: str) -> None:
     st.caption(f"Learning rates tried per net: {cfg.lrs} ({rule} when there are several); inputs "
                f"{cfg.inputs}" + (f" times {', '.join(f'{x:g}' for x in cfg.input_scales)}" if cfg.input_scales else "")
                + f", init {cfg.init} (std {cfg.init_std}), "
-               f"batch {cfg.batch_size}. The quick presets take 10-35 s on two idle cores (longer while "
+               f"batch {cfg.batch_size}. The quick presets take 10 s to about a minute on two idle cores (longer while "
                "other work runs); the full ones, minutes to hours a seed.")
     st.caption(INPUTS_NOTE)
     if note:
