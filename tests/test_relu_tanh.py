@@ -96,10 +96,10 @@ def test_growing_a_grid_gives_what_the_whole_grid_gives(data, new):
     whole_cfg = replace(FAST, lrs={"relu": (0.02, 0.05, 0.1), "tanh": (0.02, 0.05, 0.1)})
     small_cfg = replace(whole_cfg, lrs={n: tuple(lr for lr in lrs if lr not in new[n])
                                         for n, lrs in whole_cfg.lrs.items()})
-    steps = []
-    whole = run_relu_tanh(whole_cfg, data)
-    grown = run_relu_tanh(whole_cfg, data, grown_from=run_relu_tanh(small_cfg, data),
-                          should_stop=lambda: steps.append(1) and False)
+    steps, seen = [], []
+    whole, small = run_relu_tanh(whole_cfg, data), run_relu_tanh(small_cfg, data)
+    grown = run_relu_tanh(whole_cfg, data, grown_from=small, should_stop=lambda: steps.append(1) and False,
+                          progress=seen.append)
     assert grown.epochs_to_target == whole.epochs_to_target and grown.ratio == whole.ratio
     assert grown.ratio_lower_bound == whole.ratio_lower_bound
     for name in whole_cfg.lrs:
@@ -111,6 +111,12 @@ def test_growing_a_grid_gives_what_the_whole_grid_gives(data, new):
     # only the new lrs trained: no more steps than they took in the whole grid
     new_steps = sum(round(whole.grid[n][str(lr)]["epochs"] * 8) for n in new for lr in new[n])  # 256 / 32 a epoch
     assert 0 < len(steps) <= new_steps
+    # the progress counts only the new lrs, each as far as it may go: the cap, or sooner the
+    # smaller grid's fastest epochs to the target; the bar ends at ReLU's part plus tanh's run
+    limit = {n: min([whole_cfg.epochs, *(e["epochs_to_target"] for e in small.grid[n].values()
+                                          if e["epochs_to_target"] is not None)]) for n in new}
+    tanh_ran = grown.grid["tanh"][str(new["tanh"][0])]["epochs"]
+    assert seen[-1]["fraction"] == pytest.approx(min(1.0, (limit["relu"] + tanh_ran) / sum(limit.values())))
 
 
 def test_a_grid_grows_only_from_a_smaller_grid_of_the_same_settings(data):

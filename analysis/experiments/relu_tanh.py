@@ -111,9 +111,7 @@ def _grid(name, cfg, state, images, labels, inputs, should_stop, on_record, save
             trainers[-1].restore(saved[i])
     spe = math.ceil(len(labels) / cfg.batch_size)
     k = max((t.step for t in trainers), default=0) // cfg.record_every  # rounds done (0, or those saved)
-    # the cap, or sooner the fastest known lr's epochs: another lr not there by then is slower
-    reached = [e["epochs_to_target"] for e in known.values() if e["epochs_to_target"] is not None]
-    limit = cfg.epochs if cfg.whole_grid else min([cfg.epochs, *reached])
+    limit = _limit(cfg, known)
 
     def finished() -> bool:  # unless whole_grid, once one lr got there the others cannot win
         return (all(t.done or t.epoch >= limit - 1e-9 for t in trainers)
@@ -129,6 +127,19 @@ def _grid(name, cfg, state, images, labels, inputs, should_stop, on_record, save
     outcomes = {lr: _entry_outcome(e) for lr, e in known.items()}
     outcomes.update({t.curve.lr: _outcome(t) for t in trainers})
     return fastest(outcomes), {t.curve.lr: t for t in trainers}
+
+
+def _limit(cfg: ExperimentConfig, known: dict) -> float:
+    """How far a grid's new lrs train: the cap, or, unless ``whole_grid``, sooner the
+    fastest ``known`` lr's epochs to the target (an lr not there by then is slower)."""
+    reached = [e["epochs_to_target"] for e in known.values() if e["epochs_to_target"] is not None]
+    return cfg.epochs if cfg.whole_grid else min([cfg.epochs, *reached])
+
+
+def _most_epochs(cfg: ExperimentConfig, name: str, known: dict) -> float:
+    """The epochs net ``name``'s grid trains at most: each lr not ``known`` up to ``_limit``
+    (early stops skip ahead of this)."""
+    return sum(lr not in known for lr in cfg.lrs[name]) * _limit(cfg, known)
 
 
 def _entry(epochs, errors, target: float, diverged: bool, trained: float) -> dict:
@@ -225,7 +236,7 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
     if cfg.lr_rule == "sweep":
         budget = sum(cfg.epochs + (len(cfg.lrs[a]) - 1) * cfg.sweep_epochs for a in cfg.activations)
     else:
-        budget = sum(len(cfg.lrs[a]) * cfg.epochs for a in cfg.activations)  # at most: early stops skip ahead
+        budget = sum(_most_epochs(cfg, a, known.get(a, {})) for a in cfg.activations)
     on_record, done = _reporter(progress, result, budget)
     seen: dict = {}  # name -> {lr: trainer}, as the grid reports them
 
@@ -256,7 +267,7 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
                                        known.get(name))
                 entries = {**known.get(name, {}), **{lr: _grid_entry(t) for lr, t in trainers.items()}}
                 result.grid[name] = {str(lr): entries[lr] for lr in cfg.lrs[name]}
-                done["epochs"] += len(cfg.lrs[name]) * cfg.epochs
+                done["epochs"] += _most_epochs(cfg, name, known.get(name, {}))
                 result.curves[name] = trainers[best].curve if best in trainers else _curve(best, entries[best])
                 result.epochs_to_target[name] = entries[best]["epochs_to_target"]
     except Stopped:
