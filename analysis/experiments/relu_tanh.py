@@ -238,7 +238,8 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
     if cfg.lr_rule == "sweep":
         budget = sum(cfg.epochs + (len(cfg.lrs[a]) - 1) * cfg.sweep_epochs for a in cfg.activations)
     else:
-        budget = sum(_most_epochs(cfg, a, known.get(a, {})) for a in cfg.activations)
+        most = {a: _most_epochs(cfg, a, known.get(a, {})) for a in cfg.activations}  # each grid's share
+        budget = sum(most.values())
     on_record, done = _reporter(progress, result, budget)
     seen: dict = {}  # name -> {lr: trainer}, as the grid reports them
 
@@ -269,7 +270,7 @@ def run_relu_tanh(config: ExperimentConfig, data, progress=None, should_stop=Non
                                        known.get(name))
                 entries = {**known.get(name, {}), **{lr: _grid_entry(t) for lr, t in trainers.items()}}
                 result.grid[name] = {str(lr): entries[lr] for lr in cfg.lrs[name]}
-                done["epochs"] += _most_epochs(cfg, name, known.get(name, {}))
+                done["epochs"] += most[name]
                 result.curves[name] = trainers[best].curve if best in trainers else _curve(best, entries[best])
                 result.epochs_to_target[name] = entries[best]["epochs_to_target"]
     except Stopped:
