@@ -25,15 +25,19 @@ class Step:
 
 
 def sgd_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
-             label_smoothing: float = 0.0, finite: Callable[[float], bool] = math.isfinite) -> Step | None:
+             label_smoothing: float = 0.0, finite: Callable[[float], bool] = math.isfinite,
+             bf16: bool = False) -> Step | None:
     """Train ``net`` on one batch ``x`` (B, C, H, W), labels ``y`` (B,).
 
     ``finite(loss)`` judges the batch's loss before any gradient is taken; when
     it returns False nothing is updated and the step returns None (a loop may
     also raise from it). The caller sets the mode (``net.train()``) and the lr.
+    ``bf16``: the forward pass under bfloat16 autocast (mixed precision: the
+    weights and their update stay float32).
     """
-    logits = net(x)  # (B, classes)
-    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = net(x)  # (B, classes)
+        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     value = loss.item()
     if not finite(value):
         return None

@@ -274,7 +274,8 @@ def train(cfg: TrainConfig):
                                     opt.param_groups[0]["lr"], f", step {step + 1}")
                 return True
 
-            s = sgd_step(net, opt, x, y, label_smoothing=cfg.label_smoothing, finite=finite)
+            s = sgd_step(net, opt, x, y, label_smoothing=cfg.label_smoothing, finite=finite,
+                         bf16=cfg.precision == "bf16")
             if cfg.schedule == "onecycle":
                 sched.step()
             loss_sum += s.loss * s.size

@@ -35,6 +35,8 @@ class TrainConfig:
     lr: float = 0.01  # learning rate (onecycle: its peak). With --resume, a value other than
     #   the run's own and this default replaces the current lr from the next epoch on
     #   (plateau, constant), e.g. after a NaN loss; a onecycle run's lr curve is fixed
+    precision: str = "fp32"  # fp32, or bf16: convolutions and matmuls in bfloat16 under autocast
+    #   (weights, updates and evaluation stay fp32); about 1.7x faster on CPUs with AVX512-BF16
     momentum: float = 0.9  # SGD momentum
     weight_decay: float = 5e-4  # L2 weight decay
     schedule: str = "plateau"  # "plateau" (AK 5), "onecycle", or "constant"
@@ -60,6 +62,7 @@ class TrainConfig:
 
 
 SCHEDULES = ("plateau", "onecycle", "constant")
+PRECISIONS = ("fp32", "bf16")
 ARCHS = ("alexnet", "zfnet")
 DATASETS = ("cifar10", "folder", "imagenet-folder")
 # Where a run happens, not what it computes: a resumed run takes these from
@@ -107,6 +110,8 @@ def check(cfg: TrainConfig) -> None:
         raise SystemExit(f"--epochs must be at least 1, got {cfg.epochs}")
     if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
         raise SystemExit(f"--lr must be a positive number, got {cfg.lr}")
+    if cfg.precision not in PRECISIONS:
+        raise SystemExit(f"unknown --precision {cfg.precision!r}; choose from {', '.join(PRECISIONS)}")
     if cfg.schedule not in SCHEDULES:
         raise SystemExit(f"unknown --schedule {cfg.schedule!r}; choose from {', '.join(SCHEDULES)}")
     if cfg.arch not in ARCHS:

@@ -3,10 +3,12 @@
     nice -n 10 python -m bench.bench_train --steps 30
     python -m bench.bench_train --device cuda         # the 224 model on a GPU
 
-For each model: images/second of a full SGD step (forward, backward, update)
-on a fixed batch (median step time), the FLOPs that step needs (conv/linear
-multiply-adds x2 forward, x3 for forward+backward), and that rate as a
-fraction of a large ``torch.mm`` measured in the same run. Data loading is
+For each model: images/second of a full SGD step (``alexnet.step.sgd_step``:
+forward, backward, update) on a fixed batch (median step time), the FLOPs that
+step needs (conv/linear multiply-adds x2 forward, x3 for forward+backward), and
+that rate as a fraction of a large ``torch.mm`` measured in the same run. The
+shipped model's widths are timed in float32 and under ``--precision bf16``
+(bfloat16 autocast), steps of the two interleaved, with the ratio. Data loading is
 timed on its own (``BatchIterator`` over the cached CIFAR-10 training set),
 so it is clear which of the two limits training.
 """
@@ -24,6 +26,9 @@ from torch import nn
 
 from alexnet.data import default_data_dir
 from alexnet.model import AlexNet, AlexNetConfig
+from alexnet.step import sgd_step
+
+SHIPPED_WIDTHS = (96, 192, 256, 256, 192, 1024, 1024)  # pretrained/cifar10_alexnet.json's --widths
 
 
 def _sync(device: torch.device) -> None:
@@ -66,29 +71,33 @@ def matmul_flops(device: torch.device, n: int = 2048, repeats: int = 5) -> float
     return 2 * n ** 3 / statistics.median(times)
 
 
-def train_rate(config: AlexNetConfig, device: torch.device, batch: int, steps: int) -> dict:
-    """Median SGD step time on a fixed random batch, as images/s and FLOP/s."""
+def train_rates(config: AlexNetConfig, device: torch.device, batch: int, steps: int,
+                precisions=("fp32",)) -> dict:
+    """Median SGD step time on a fixed random batch, as images/s and FLOP/s, for each
+    precision; their steps interleaved, so that a load elsewhere falls on all alike."""
     torch.manual_seed(0)
     model = AlexNet(config).to(device).train()
     macs = forward_macs(model, config.input_size)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(batch, 3, config.input_size, config.input_size, device=device)
     y = torch.randint(0, config.num_classes, (batch,), device=device)
-    times = []
+    times = {p: [] for p in precisions}
     for i in range(steps + 3):  # 3 warm-up steps
-        t = time.perf_counter()
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        _sync(device)
-        if i >= 3:
-            times.append(time.perf_counter() - t)
-    step = statistics.median(times)
+        for p in precisions:
+            t = time.perf_counter()
+            sgd_step(model, opt, x, y, bf16=p == "bf16")
+            _sync(device)
+            if i >= 3:
+                times[p].append(time.perf_counter() - t)
     flops_per_image = 2 * macs * 3  # forward = 2 FLOPs per MAC; backward ~ twice the forward
-    return {"variant": config.variant, "batch": batch, "median_step_s": round(step, 4),
-            "images_per_s": round(batch / step, 1), "gflops_per_image": round(flops_per_image / 1e9, 3),
-            "achieved_gflops": round(flops_per_image * batch / step / 1e9, 2)}
+    out = {}
+    for p, ts in times.items():
+        step = statistics.median(ts)
+        out[p] = {"variant": config.variant, "widths": ",".join(map(str, config.widths)) or "default", "batch": batch,
+                  "median_step_s": round(step, 4), "images_per_s": round(batch / step, 1),
+                  "gflops_per_image": round(flops_per_image / 1e9, 3),
+                  "achieved_gflops": round(flops_per_image * batch / step / 1e9, 2)}
+    return out
 
 
 def loading_rate(batch: int, batches: int, data_dir: str | None) -> dict:
@@ -120,17 +129,21 @@ def main(argv=None) -> None:
     cpu = torch.device("cpu")
     peak = matmul_flops(cpu)
     results["cpu_matmul_gflops"] = round(peak / 1e9, 2)
-    r = train_rate(AlexNetConfig(variant="cifar", num_classes=10), cpu, a.batch_size, a.steps)
+    r = train_rates(AlexNetConfig(variant="cifar", num_classes=10), cpu, a.batch_size, a.steps)["fp32"]
     r["fraction_of_matmul_limit"] = round(r["achieved_gflops"] * 1e9 / peak, 3)
     results["cpu_train_cifar"] = r
+    shipped = train_rates(AlexNetConfig(variant="cifar", num_classes=10, widths=SHIPPED_WIDTHS), cpu,
+                          a.batch_size, a.steps, precisions=("fp32", "bf16"))
+    results["cpu_train_shipped_widths"] = shipped
+    results["bf16_speedup"] = round(shipped["fp32"]["median_step_s"] / shipped["bf16"]["median_step_s"], 2)
     results["cpu_loading_cifar"] = loading_rate(a.batch_size, a.load_batches, a.data_dir)
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
         gpeak = matmul_flops(gpu, n=8192)
         results["gpu_matmul_gflops"] = round(gpeak / 1e9, 1)
         for variant in ("cifar", "imagenet"):
-            g = train_rate(AlexNetConfig(variant=variant, num_classes=1000 if variant == "imagenet" else 10),
-                           gpu, a.batch_size, a.steps)
+            g = train_rates(AlexNetConfig(variant=variant, num_classes=1000 if variant == "imagenet" else 10),
+                            gpu, a.batch_size, a.steps)["fp32"]
             g["fraction_of_matmul_limit"] = round(g["achieved_gflops"] * 1e9 / gpeak, 3)
             results[f"gpu_train_{variant}"] = g
     else:
@@ -139,6 +152,7 @@ def main(argv=None) -> None:
     train_ips, load_ips = results["cpu_train_cifar"]["images_per_s"], results["cpu_loading_cifar"]["images_per_s"]
     print(f"CPU: training {train_ips} img/s, loading {load_ips} img/s -> "
           f"{'compute' if train_ips < load_ips else 'data loading'} limits training")
+    print(f"shipped widths: --precision bf16 steps {results['bf16_speedup']}x as fast as float32")
 
 
 if __name__ == "__main__":

@@ -35,10 +35,11 @@ def _metrics(out):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
-def test_training_drives_the_loss_down(image_folder, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_training_drives_the_loss_down(image_folder, tmp_path, precision):
     cfg = TrainConfig(dataset="folder", data_dir=str(image_folder), out=str(tmp_path / "run"), epochs=4,
                       batch_size=8, lr=0.01, init="kaiming", widths="8,16,16,16,16,32,32",
-                      threads=1, schedule="constant", dropout=0.0)
+                      threads=1, schedule="constant", dropout=0.0, precision=precision)
     net = train(cfg)
     rows = _metrics(tmp_path / "run")
     assert len(rows) == 4
@@ -49,6 +50,7 @@ def test_training_drives_the_loss_down(image_folder, tmp_path):
     assert set(ckpt) >= {"model", "optimizer", "scheduler", "epoch", "history", "train_config",
                          "model_config", "classes"}
     assert ckpt["classes"] == ["class0", "class1", "class2", "class3"] and ckpt["epoch"] == 4
+    assert ckpt["train_config"]["precision"] == precision  # a resumed run keeps it
     # The checkpoint holds the trained weights, loadable through the registry.
     from alexnet.weights import load_path
 
@@ -144,6 +146,7 @@ def test_stale_temp_files_are_removed(tmp_path):
 @pytest.mark.parametrize("extra, error, message", [
     (["--epochs", "0"], SystemExit, "--epochs must be at least 1"),
     (["--schedule", "cosine"], SystemExit, "unknown --schedule 'cosine'; choose from plateau"),
+    (["--precision", "fp16"], SystemExit, "unknown --precision 'fp16'; choose from fp32, bf16"),
     (["--dataset", "mnist"], SystemExit, "choose from cifar10, folder, imagenet-folder"),
     (["--dataset", "imagenet-folder"], SystemExit, "use --variant imagenet"),
 ])
