@@ -16,7 +16,6 @@ resumed run repeats exactly what the uninterrupted one would have done.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import math
 import os
@@ -32,25 +31,10 @@ from .evaluate import evaluate
 from .model import GEOMETRY, AlexNet, AlexNetConfig
 from .zfnet import ZFNet, ZFNetConfig
 from .preprocessing import FOR_VARIANT
-from .step import sgd_step
+from .step import keep_freed_memory, sgd_step
 from .train_config import TrainConfig, check, check_device, check_tower_devices, parse_args, resumed
 
 __all__ = ["TrainConfig", "train", "main", "conv_snapshot"]
-
-
-def _tune_cpu_allocator() -> None:
-    """Keep freed activation buffers in the heap instead of unmapping them.
-
-    glibc returns every block over 32 MB to the OS on free, so each step
-    page-faults its large activations in again: about 30% of a CIFAR step
-    on two cores. Training reuses the same sizes every step, so we keep them.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-4, 0)  # M_MMAP_MAX = 0: never serve malloc from mmap
-        libc.mallopt(-1, 1 << 40)  # M_TRIM_THRESHOLD: never give the heap back
-    except OSError:
-        pass  # not glibc: nothing to tune
 
 
 def _data_root(cfg: TrainConfig) -> Path:
@@ -206,7 +190,7 @@ def train(cfg: TrainConfig):
     tower_devices = check_tower_devices(cfg.tower_devices) if cfg.tower_devices else None
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    _tune_cpu_allocator()
+    keep_freed_memory()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if world > 1:

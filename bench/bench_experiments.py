@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from alexnet.data import default_data_dir, load_cifar10
+from alexnet.step import keep_freed_memory
 from analysis.experiments import FourLayerCNN, preset
 from analysis.experiments.arms import ALEXNET_BASE, alexnet_arm
 from analysis.experiments.registry import EXPERIMENTS
@@ -104,8 +105,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--full", action="store_true", help="also time one seed of each full preset")
+    p.add_argument("--plain-malloc", action="store_true",
+                   help="leave glibc's malloc as it is (the peer of alexnet.step.keep_freed_memory)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if not args.plain_malloc:
+        keep_freed_memory()  # as the experiments' command and the app's worker do
     train = load_cifar10(args.data_dir, train=True)
     test = load_cifar10(args.data_dir, train=False)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from alexnet.data import DATA_ENV, cache_dir, default_data_dir
+from alexnet.step import keep_freed_memory
 from alexnet.train_config import check_device
 
 from .registry import EXPERIMENTS, preset
@@ -270,6 +271,7 @@ def main(argv=None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+    keep_freed_memory()
     check_device(args.device)
     experiments = (_names(args.experiments) if args.command == "reference" else [args.command])
     for experiment in experiments:

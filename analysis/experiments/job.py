@@ -165,6 +165,7 @@ def worker(job_dir) -> int:
     import torch
 
     from alexnet.data import load_cifar10
+    from alexnet.step import keep_freed_memory
 
     job_dir = Path(job_dir)
     spec = read_json(job_dir / "job.json")
@@ -178,6 +179,7 @@ def worker(job_dir) -> int:
 
     try:
         torch.set_num_threads(max(1, int(spec.get("threads", 2))))
+        keep_freed_memory()
         cfg = ExperimentConfig.from_dict(spec["config"])
         e = registered(spec["experiment"])
         train = load_cifar10(spec["data_dir"], train=True)
