@@ -151,7 +151,7 @@ def _all_sum(values: list[float], world: int) -> list[float]:
 
 def conv_snapshot(model) -> dict:
     """Half-precision conv weights, enough to replay the features (ZF Fig. 4)."""
-    return {k: v.detach().half().cpu() for k, v in model.state_dict().items()
+    return {k: v.detach().half().cpu().contiguous() for k, v in model.state_dict().items()
             if k.startswith("features.")}
 
 
@@ -207,7 +207,8 @@ def train(cfg: TrainConfig):
     mcfg = model.config
     if state is not None:
         model.load_state_dict(state["model"])
-    net = model.to(device)
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    net = model.to(device, memory_format=layout)
     if tower_devices:
         from .towers import TowerParallel
 
@@ -248,7 +249,7 @@ def train(cfg: TrainConfig):
         bar = tqdm(batches.epoch(epoch), total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}",
                    unit="batch", disable=rank != 0, leave=False)
         for step, (x, y) in enumerate(bar):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = x.to(device, non_blocking=True, memory_format=layout), y.to(device, non_blocking=True)
 
             def finite(loss: float, step=step) -> bool:
                 # Every rank must see the same verdict, or the others wait forever.
@@ -288,7 +289,7 @@ def train(cfg: TrainConfig):
             if epoch in snapshots:
                 save_atomic({"epoch": epoch, "model_config": mcfg.to_dict(),
                              "features": conv_snapshot(grouped)}, out / "snapshots" / f"epoch{epoch:03d}.pt")
-            save_atomic({"model": {k: v.cpu() for k, v in grouped.state_dict().items()},
+            save_atomic({"model": {k: v.cpu().contiguous() for k, v in grouped.state_dict().items()},
                          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                          "epoch": epoch, "history": history, "train_config": asdict(cfg),
                          "model_config": mcfg.to_dict(), "classes": list(classes)},

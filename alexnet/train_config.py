@@ -55,6 +55,9 @@ class TrainConfig:
     #   --schedule plateau; 0 lets the test set steer the drops (cifar10 and folder only)
     resume: str = ""  # a last.pt to continue from
     threads: int = 0  # torch CPU threads; 0 keeps torch's choice
+    channels_last: bool = False  # activations in channels-last (NHWC) memory: with --precision bf16
+    #   a CPU step is 1.04-1.14x faster (bench/bench_train.py), in float32 slower. Like --threads,
+    #   it is where the run happens, not what it computes: give it again on --resume
     widths: str = ""  # "conv1,...,conv5,fc6,fc7" kernel counts; empty: the variant's own
     workers: int = 4  # DataLoader processes decoding images (imagenet-folder only)
     skip_bad_images: bool = False  # leave out (and count) images that cannot be decoded;
@@ -67,7 +70,7 @@ ARCHS = ("alexnet", "zfnet")
 DATASETS = ("cifar10", "folder", "imagenet-folder")
 # Where a run happens, not what it computes: a resumed run takes these from
 # the command line; everything else comes from the checkpoint.
-HARDWARE = ("device", "threads", "workers", "resume")
+HARDWARE = ("device", "threads", "workers", "resume", "channels_last")
 DEVICE_FORMS = "cpu, cuda (the first GPU) or cuda:N"
 
 

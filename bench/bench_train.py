@@ -8,7 +8,8 @@ forward, backward, update) on a fixed batch (median step time), the FLOPs that
 step needs (conv/linear multiply-adds x2 forward, x3 for forward+backward), and
 that rate as a fraction of a large ``torch.mm`` measured in the same run. The
 shipped model's widths are timed in float32 and under ``--precision bf16``
-(bfloat16 autocast), steps of the two interleaved, with the ratio. Data loading is
+(bfloat16 autocast), each in NCHW and channels-last memory, steps of the four
+interleaved, with their ratios to float32 NCHW. Data loading is
 timed on its own (``BatchIterator`` over the cached CIFAR-10 training set),
 so it is clear which of the two limits training.
 """
@@ -16,6 +17,7 @@ so it is clear which of the two limits training.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import time
@@ -72,31 +74,38 @@ def matmul_flops(device: torch.device, n: int = 2048, repeats: int = 5) -> float
 
 
 def train_rates(config: AlexNetConfig, device: torch.device, batch: int, steps: int,
-                precisions=("fp32",)) -> dict:
+                ways=(("fp32", "nchw"),)) -> dict:
     """Median SGD step time on a fixed random batch, as images/s and FLOP/s, for each
-    precision; their steps interleaved, so that a load elsewhere falls on all alike."""
+    (precision, memory layout) of ``ways``: the same weights, their steps interleaved,
+    so that a load elsewhere falls on all alike."""
     torch.manual_seed(0)
-    model = AlexNet(config).to(device).train()
-    macs = forward_macs(model, config.input_size)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    first = AlexNet(config).to(device).train()
+    macs = forward_macs(first, config.input_size)
     x = torch.randn(batch, 3, config.input_size, config.input_size, device=device)
     y = torch.randint(0, config.num_classes, (batch,), device=device)
-    times = {p: [] for p in precisions}
+    runs = {}
+    for precision, layout in ways:
+        model = copy.deepcopy(first)
+        form = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+        runs[precision, layout] = (model.to(memory_format=form), x.contiguous(memory_format=form),
+                                   torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4))
+    times = {w: [] for w in ways}
     for i in range(steps + 3):  # 3 warm-up steps
-        for p in precisions:
+        for (precision, layout), (model, xs, opt) in runs.items():
             t = time.perf_counter()
-            sgd_step(model, opt, x, y, bf16=p == "bf16")
+            sgd_step(model, opt, xs, y, bf16=precision == "bf16")
             _sync(device)
             if i >= 3:
-                times[p].append(time.perf_counter() - t)
+                times[precision, layout].append(time.perf_counter() - t)
     flops_per_image = 2 * macs * 3  # forward = 2 FLOPs per MAC; backward ~ twice the forward
     out = {}
-    for p, ts in times.items():
+    for (precision, layout), ts in times.items():
         step = statistics.median(ts)
-        out[p] = {"variant": config.variant, "widths": ",".join(map(str, config.widths)) or "default", "batch": batch,
-                  "median_step_s": round(step, 4), "images_per_s": round(batch / step, 1),
-                  "gflops_per_image": round(flops_per_image / 1e9, 3),
-                  "achieved_gflops": round(flops_per_image * batch / step / 1e9, 2)}
+        out[f"{precision} {layout}"] = {
+            "variant": config.variant, "widths": ",".join(map(str, config.widths)) or "default",
+            "batch": batch, "median_step_s": round(step, 4), "images_per_s": round(batch / step, 1),
+            "gflops_per_image": round(flops_per_image / 1e9, 3),
+            "achieved_gflops": round(flops_per_image * batch / step / 1e9, 2)}
     return out
 
 
@@ -129,13 +138,15 @@ def main(argv=None) -> None:
     cpu = torch.device("cpu")
     peak = matmul_flops(cpu)
     results["cpu_matmul_gflops"] = round(peak / 1e9, 2)
-    r = train_rates(AlexNetConfig(variant="cifar", num_classes=10), cpu, a.batch_size, a.steps)["fp32"]
+    r = train_rates(AlexNetConfig(variant="cifar", num_classes=10), cpu, a.batch_size, a.steps)["fp32 nchw"]
     r["fraction_of_matmul_limit"] = round(r["achieved_gflops"] * 1e9 / peak, 3)
     results["cpu_train_cifar"] = r
+    ways = [(p, m) for p in ("fp32", "bf16") for m in ("nchw", "channels_last")]
     shipped = train_rates(AlexNetConfig(variant="cifar", num_classes=10, widths=SHIPPED_WIDTHS), cpu,
-                          a.batch_size, a.steps, precisions=("fp32", "bf16"))
+                          a.batch_size, a.steps, ways)
     results["cpu_train_shipped_widths"] = shipped
-    results["bf16_speedup"] = round(shipped["fp32"]["median_step_s"] / shipped["bf16"]["median_step_s"], 2)
+    base = shipped["fp32 nchw"]["median_step_s"]
+    results["speedup_over_fp32_nchw"] = {k: round(base / v["median_step_s"], 2) for k, v in shipped.items()}
     results["cpu_loading_cifar"] = loading_rate(a.batch_size, a.load_batches, a.data_dir)
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
@@ -143,7 +154,7 @@ def main(argv=None) -> None:
         results["gpu_matmul_gflops"] = round(gpeak / 1e9, 1)
         for variant in ("cifar", "imagenet"):
             g = train_rates(AlexNetConfig(variant=variant, num_classes=1000 if variant == "imagenet" else 10),
-                            gpu, a.batch_size, a.steps)["fp32"]
+                            gpu, a.batch_size, a.steps)["fp32 nchw"]
             g["fraction_of_matmul_limit"] = round(g["achieved_gflops"] * 1e9 / gpeak, 3)
             results[f"gpu_train_{variant}"] = g
     else:
@@ -152,7 +163,8 @@ def main(argv=None) -> None:
     train_ips, load_ips = results["cpu_train_cifar"]["images_per_s"], results["cpu_loading_cifar"]["images_per_s"]
     print(f"CPU: training {train_ips} img/s, loading {load_ips} img/s -> "
           f"{'compute' if train_ips < load_ips else 'data loading'} limits training")
-    print(f"shipped widths: --precision bf16 steps {results['bf16_speedup']}x as fast as float32")
+    print("shipped widths, a step's speed over float32 NCHW: "
+          + ", ".join(f"{k} {v}x" for k, v in results["speedup_over_fp32_nchw"].items()))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,23 @@ def test_training_drives_the_loss_down(image_folder, tmp_path, precision):
         assert torch.equal(loaded.model.state_dict()[k], v)
 
 
+def test_channels_last_trains_the_same_net(image_folder, tmp_path):
+    """--channels-last changes where activations sit in memory, not the arithmetic: the
+    same run lands on the same weights to float32 rounding, and its files are NCHW."""
+    ends = {}
+    for flag in ("--no-channels-last", "--channels-last"):
+        main(["--data-dir", str(image_folder), *SMALL, "--epochs", "2", "--snapshot-epochs", "1",
+              "--out", str(tmp_path / flag), flag])
+        ends[flag] = load_checkpoint(tmp_path / flag / "last.pt")
+    cl = ends["--channels-last"]
+    assert cl["train_config"]["channels_last"] is True
+    for k, v in ends["--no-channels-last"]["model"].items():
+        assert cl["model"][k].is_contiguous()  # the file does not depend on the layout
+        torch.testing.assert_close(cl["model"][k], v, rtol=0, atol=1e-5)
+    snap = load_checkpoint(tmp_path / "--channels-last" / "snapshots" / "epoch001.pt")
+    assert all(v.is_contiguous() for v in snap["features"].values())
+
+
 @pytest.mark.slow
 def test_kill_and_resume_equals_uninterrupted_run(image_folder, tmp_path):
     args = [sys.executable, "-m", "alexnet.train", "--data-dir", str(image_folder), *SMALL, "--epochs", "3"]
