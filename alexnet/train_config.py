@@ -36,7 +36,7 @@ class TrainConfig:
     #   the run's own and this default replaces the current lr from the next epoch on
     #   (plateau, constant), e.g. after a NaN loss; a onecycle run's lr curve is fixed
     precision: str = "fp32"  # fp32, or bf16: convolutions and matmuls in bfloat16 under autocast
-    #   (weights, updates and evaluation stay fp32); about 1.7x faster on CPUs with AVX512-BF16
+    #   (weights, updates and evaluation stay fp32); a step 1.5-1.7x faster on CPUs with AVX512-BF16
     momentum: float = 0.9  # SGD momentum
     weight_decay: float = 5e-4  # L2 weight decay
     schedule: str = "plateau"  # "plateau" (AK 5), "onecycle", or "constant"
