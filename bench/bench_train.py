@@ -23,14 +23,12 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from alexnet.data import default_data_dir
 from alexnet.model import AlexNet, AlexNetConfig
 from alexnet.step import sgd_step
-
-SHIPPED_WIDTHS = (96, 192, 256, 256, 192, 1024, 1024)  # pretrained/cifar10_alexnet.json's --widths
+from alexnet.weights import cifar10_manifest
 
 
 def _sync(device: torch.device) -> None:
@@ -142,7 +140,8 @@ def main(argv=None) -> None:
     r["fraction_of_matmul_limit"] = round(r["achieved_gflops"] * 1e9 / peak, 3)
     results["cpu_train_cifar"] = r
     ways = [(p, m) for p in ("fp32", "bf16") for m in ("nchw", "channels_last")]
-    shipped = train_rates(AlexNetConfig(variant="cifar", num_classes=10, widths=SHIPPED_WIDTHS), cpu,
+    widths = tuple(int(w) for w in cifar10_manifest()["train_config"]["widths"].split(","))
+    shipped = train_rates(AlexNetConfig(variant="cifar", num_classes=10, widths=widths), cpu,
                           a.batch_size, a.steps, ways)
     results["cpu_train_shipped_widths"] = shipped
     base = shipped["fp32 nchw"]["median_step_s"]
