@@ -47,12 +47,15 @@ def _strongest_maps(model_name: str, image_bytes: bytes, layer: str, k: int = 8)
     return [(int(c), float(s.max[0, c])) for c in s.strongest(k)[0]]
 
 
-def strongest_maps_line(loaded, layer: str) -> None:
-    """One line naming the maps of ``layer`` that fire hardest on the session's picture."""
+def strongest_maps_line(loaded, layer: str, channel_key: str) -> None:
+    """The maps of ``layer`` that fire hardest on the session's picture, each a button that
+    shows it (sets the page's *Feature map* input, whose session-state key is ``channel_key``)."""
     maps = _strongest_maps(loaded.name, st.session_state.image_bytes, layer)
-    st.markdown(f"Maps of **{layer}** firing hardest on your picture (maximum activation): "
-                + ", ".join(f"**{c}** ({v:.2f})" for c, v in maps)
-                + ". Type one into *Feature map* above to see its top 9 and projection.")
+    st.markdown(f"Maps of **{layer}** firing hardest on your picture (maximum activation); "
+                "press one to see its top 9 and projection:")
+    for column, (c, v) in zip(st.columns(len(maps)), maps):
+        column.button(f"{c} ({v:.2f})", key=f"{channel_key}_pick_{c}", width="stretch",
+                      on_click=st.session_state.__setitem__, args=(channel_key, c))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -176,6 +176,16 @@ def test_deconvnet_page_projects_the_picture(app):
     titles = [f["layout"]["title"]["text"] for f in charts(app)]
     assert any(t.startswith("act2 map 0: strongest activation") for t in titles)
     assert len(app.image) == 18  # the top 9: patch and projection each
+    # The map firing hardest on the picture (torch's own forward to act2) is one press away.
+    loaded = load_model("cifar10")
+    with torch.no_grad():
+        acts = loaded.model.forward_until(loaded.preprocess(load_image(png_bytes())), "act2")
+    hardest = int(acts.amax((2, 3))[0].argmax())
+    computed(app.button(key=f"deconv_channel_act2_pick_{hardest}").click().run())
+    assert not app.exception
+    assert app.number_input(key="deconv_channel_act2").value == hardest
+    titles = [f["layout"]["title"]["text"] for f in charts(app)]
+    assert any(t.startswith(f"act2 map {hardest}: strongest activation") for t in titles)
 
 
 def test_occlusion_page_draws_three_maps_over_the_picture(app):

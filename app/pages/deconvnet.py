@@ -15,13 +15,13 @@ layers = list(rectified_maps(model))  # ZF project the rectified maps of layers 
 left, right = st.columns(2)
 layer = left.selectbox("Layer", layers, index=len(layers) - 1, key="deconv_layer")
 channels = num_channels(model, layer)
-channel = right.number_input(f"Feature map (0 to {channels - 1})", 0, channels - 1, 0,
-                             key=f"deconv_channel_{layer}")
+channel_key = f"deconv_channel_{layer}"
+channel = right.number_input(f"Feature map (0 to {channels - 1})", 0, channels - 1, 0, key=channel_key)
 
 st.subheader("Top 9 (ZF Fig. 2)")
 zf_views.top9_section(loaded, layer, int(channel), "deconv")
 
 st.subheader("Your picture")
 image = inputs.require_image("deconv")
-zf_views.strongest_maps_line(loaded, layer)
+zf_views.strongest_maps_line(loaded, layer, channel_key)
 zf_views.projection_section(loaded, layer, int(channel), "deconv")
