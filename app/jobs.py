@@ -3,7 +3,7 @@
 A page asks ``page_data(name, compute, label)``: the shipped file or the
 disk cache answers at once; otherwise one thread per ``name`` computes it
 (every session that asks meanwhile shows the same progress and none starts
-it again), writes it to the disk cache, and the waiting pages rerun.
+it again) and writes it to the disk cache, while the asking pages wait.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Job:
     fraction: float = 0.0
     result: object = None
     error: str | None = None
+    computed: bool = False  # False: read from the shipped file or the disk cache
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -65,6 +66,7 @@ def job(name: str, compute, label: str, keep: bool = True) -> Job:
                 j.result, j.fraction = value, 1.0
                 j.done.set()
             else:
+                j.computed = True
                 threading.Thread(target=_run, args=(j, name, compute, store if keep else None),
                                  daemon=True, name=f"page-data {name}").start()
             running[name] = j
@@ -89,22 +91,20 @@ def forget(name: str) -> None:
 
 
 def page_data(name: str, compute, label: str):
-    """The value of ``name``, or None after drawing a progress bar that reruns the page when done."""
+    """The value of ``name``, or None after an error message. While it is computed the page
+    waits here, in its own script run, drawing a progress bar: waiting in the script, rather
+    than polling from the browser, cannot miss the end of the job, and a click or another
+    page still interrupts it (every bar update is a point where Streamlit stops a run)."""
     j = job(name, compute, label)
-    j.done.wait(WAIT_S)
-    if j.done.is_set():
-        if j.error:
-            st.error(f"{label} failed: {j.error}. Reload the page to try again.")
-            return None
-        return j.result
-    started = time.monotonic()
-
-    @st.fragment(run_every=POLL_S)
-    def progress():
-        if j.done.is_set():
-            st.rerun()
-        st.progress(j.fraction, text=f"{label}: {j.fraction:.0%} (computed once for this "
-                    f"server and kept on disk; {time.monotonic() - started:.0f} s so far)")
-
-    progress()
-    return None
+    if not j.done.wait(WAIT_S):
+        started = time.monotonic()
+        bar = st.progress(0.0)
+        while not j.done.is_set():
+            bar.progress(j.fraction, text=f"{label}: {j.fraction:.0%} (computed once for this server "
+                         f"and kept on disk; {time.monotonic() - started:.0f} s so far)")
+            j.done.wait(POLL_S)
+        bar.empty()
+    if j.error:
+        st.error(f"{label} failed: {j.error}. Reload the page to try again.")
+        return None
+    return j.result

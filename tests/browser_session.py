@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,24 +42,48 @@ def why_no_browser() -> str | None:
     return None
 
 
+class Server(str):
+    """The app's URL, with the last lines the server printed (``tail()``) for failure messages."""
+
+    lines: deque
+
+    def tail(self, n: int = 40) -> str:
+        return "".join(list(self.lines)[-n:])
+
+
+def _drain(stream, lines: deque, ready: threading.Event) -> None:
+    """Read the server's output as it comes, so a full pipe never blocks the server."""
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace")
+        lines.append(line)
+        if "ready in" in line or "warming up failed" in line:
+            ready.set()
+    ready.set()  # the server exited
+
+
 @contextmanager
 def streamlit_server(env: dict, timeout: float = 90.0, ready: bool = False, module: str = "app.serve"):
     """The app (``python -m app.serve``, as ``bash run.sh app`` starts it) on a free localhost
-    port; yields its URL once it answers, and with ``ready`` only once ``app.serve`` has also
-    said its warm-up (torch, the model, the page data) is done. ``module``: another launcher
-    of ``app.serve`` (tests/serve_test_weights.py)."""
+    port; yields its URL (a ``Server``) once it answers, and with ``ready`` only once
+    ``app.serve`` has also said its warm-up (torch, the model, the page data) is done.
+    ``module``: another launcher of ``app.serve`` (tests/serve_test_weights.py). The server's
+    output is read all along (the last lines kept), since a pipe nobody reads stalls it."""
     port = free_port()
     cmd = [sys.executable, "-m", module,  # app.serve: what `bash run.sh app` runs
            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(10))
-    url = f"http://127.0.0.1:{port}"
+    url = Server(f"http://127.0.0.1:{port}")
+    url.lines, warm = deque(maxlen=400), threading.Event()
+    reader = threading.Thread(target=_drain, args=(proc.stdout, url.lines, warm), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {proc.stdout.read().decode()[-2000:]}")
+                reader.join(5)
+                raise RuntimeError(f"streamlit exited: {url.tail()[-2000:]}")
             try:
                 if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
                     break
@@ -67,8 +92,10 @@ def streamlit_server(env: dict, timeout: float = 90.0, ready: bool = False, modu
             if time.monotonic() > deadline:
                 raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
             time.sleep(0.2)
-        while ready and not _said_ready(proc, deadline):
-            pass
+        if ready and not warm.wait(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError("the app's warm-up did not finish in time")
+        if ready and proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited during its warm-up: {url.tail()[-2000:]}")
         yield url
     finally:
         proc.terminate()
@@ -76,19 +103,6 @@ def streamlit_server(env: dict, timeout: float = 90.0, ready: bool = False, modu
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def _said_ready(proc, deadline: float) -> bool:
-    """Read one line of the server's output (waiting at most until ``deadline``): is it
-    ``app.serve``'s end of warm-up?"""
-    if time.monotonic() > deadline:
-        raise TimeoutError("the app's warm-up did not finish in time")
-    if not select.select([proc.stdout], [], [], 0.5)[0]:
-        return False
-    line = proc.stdout.readline().decode(errors="replace")
-    if not line and proc.poll() is not None:
-        raise RuntimeError("streamlit exited during its warm-up")
-    return "ready in" in line or "warming up failed" in line
 
 
 @contextmanager
@@ -102,6 +116,21 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def explained(page, url: Server, what: str):
+    """Fail with what the page showed and what the server printed last, when ``what`` (a
+    wait or a check on ``page``) does not come true."""
+    try:
+        yield
+    except Exception as e:
+        try:
+            body = page.locator("[data-testid='stMain']").first.inner_text(timeout=5_000)
+        except Exception as unreadable:
+            body = f"(unreadable: {unreadable})"
+        raise AssertionError(f"{what}: {type(e).__name__}: {str(e)[:500]}\n--- the page shows:\n"
+                             f"{body[-3000:]}\n--- the server printed last:\n{url.tail()}") from e
 
 
 def upload(page, path, timeout_ms: float = 60_000) -> None:

@@ -57,7 +57,7 @@ def choose(at, folder):
 def visit(at, name):
     at.switch_page(f"app/pages/{name}.py").run()
     assert not at.exception, (name, at.exception)
-    computed(at, timeout=600)
+    computed(at)
     notes = [e.value for kind in ("info", "warning", "error") for e in at.get(kind)]
     assert not [n for n in notes if any(s in n for s in NO_DATA)], (name, notes)
     return at
@@ -166,6 +166,6 @@ def test_the_cifar_model_keeps_cifar10_and_offers_the_folder(app, setup):
     assert at.radio(key="deconv_source_set").value == "CIFAR-10"
     assert any("#" in c for i in at.image for c in i.captions)  # CIFAR-10 test images by number
     at.radio(key="deconv_source_set").set_value("your folder (pictures)").run()
-    computed(at, timeout=600)
+    computed(at)
     captions = [c for i in at.image for c in i.captions if c != "projection"]
     assert len(captions) == 9 and all(c.split("/")[0] in ("blue", "green", "red") for c in captions)

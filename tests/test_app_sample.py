@@ -39,6 +39,7 @@ def fresh(tmp_path, monkeypatch):
         monkeypatch.setenv(k, str(v))
     for k in ("ALEXNET_CIFAR10_WEIGHTS", "ALEXNET_PRETRAINED_DIR"):
         monkeypatch.delenv(k, raising=False)
+    jobs._server.clear()  # a new server: no page data computed yet
     at = AppTest.from_file(APP, default_timeout=600)
     at.run()
     return at
@@ -50,7 +51,8 @@ def visit(at, path):
     assert not at.exception, at.exception
     texts = [e.value for kind in ("info", "warning", "error", "caption") for e in at.get(kind)]
     assert not [t for t in texts if any(n in t for n in NO_DATA)], texts
-    assert not at.get("progress"), "page data were computed, not read: run `bash run.sh page-data`"
+    made = [j.label for j in jobs._server()[1].values() if j.computed]
+    assert not made, f"page data were computed, not read: run `bash run.sh page-data` ({made})"
     assert any("embedded sample" in t for t in texts)  # says, in one line, what it reads
     return at
 

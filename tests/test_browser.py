@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.app_fixtures import cifar_env, png_bytes
-from tests.browser_session import (PAGES, TOP5_ROW, chromium, fresh_env, settle, sidebar_links,
+from tests.browser_session import (PAGES, TOP5_ROW, chromium, explained, fresh_env, settle, sidebar_links,
                                    streamlit_server, upload, wait_for_top5, why_no_browser)
 
 REASON = why_no_browser()
@@ -119,9 +119,10 @@ def test_a_fresh_home_without_the_dataset_shows_results_on_every_page(browser, t
         links = sidebar_links(page)
         for name, (path, _, first_result) in PAGES.items():
             links[name].click()
-            page.get_by_role("heading", name=name).first.wait_for(timeout=90_000)
-            first_result(page)
-            settle(page)
+            with explained(page, url, f"{name} shows its first result"):
+                page.get_by_role("heading", name=name).first.wait_for(timeout=90_000)
+                first_result(page)
+                settle(page)
             body = page.locator("section.main, [data-testid='stMain']").first.inner_text()
             assert not [n for n in NO_DATA if n in body], f"{name} shows a no-data note"
             assert page.locator(EXCEPTION).count() == 0, f"{name} shows an exception"

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from tests.app_fixtures import cifar_env
-from tests.browser_session import chromium, streamlit_server, upload, wait_for_top5, why_no_browser
+from tests.browser_session import (chromium, explained, streamlit_server, upload, wait_for_top5,
+                                   why_no_browser)
 from tests.imagenet_fixtures import class_folder, imagenet_weights, picture
 
 REASON = why_no_browser()
@@ -47,11 +48,12 @@ def test_every_page_with_the_imagenet_model_over_a_picture_folder(tmp_path):
         titles = [links.nth(i).inner_text().strip().splitlines()[-1] for i in range(links.count())]
         for title, result in RESULTS.items():
             links.nth(titles.index(title)).click()
-            page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
-            if result:
-                page.get_by_text(re.compile(result)).first.wait_for(timeout=TIMEOUT_MS)
-            page.wait_for_timeout(300)
-            page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=TIMEOUT_MS)
+            with explained(page, url, f"{title} shows {result or 'its heading'}"):
+                page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
+                if result:
+                    page.get_by_text(re.compile(result)).first.wait_for(timeout=TIMEOUT_MS)
+                page.wait_for_timeout(300)
+                page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=TIMEOUT_MS)
             body = page.locator("[data-testid='stMain']").first.inner_text()
             assert "which only the CIFAR-10 model reads" not in body, title
             assert page.locator(EXCEPTION).count() == 0, f"{title} shows an exception"

@@ -55,3 +55,50 @@ def test_downloads_are_not_kept_as_page_data(server):
     j = jobs.job("download-x", lambda p: "somewhere", "downloading", keep=False)
     assert j.done.wait(10) and j.result == "somewhere"
     assert not server.exists() or not list(server.iterdir())
+
+
+def test_a_page_waits_for_a_slow_job_in_its_own_run(server):
+    """Longer than ``WAIT_S``: the page draws a bar, waits in the same script run and then
+    shows the value; no browser-side polling is needed to see the end."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import time
+
+        import streamlit as st
+
+        from app import jobs
+
+        def slow(progress):
+            for i in range(3):
+                time.sleep(1.0)
+                progress(i + 1, 3)
+            return "the value"
+
+        st.write(f"got {jobs.page_data('slow-x', slow, 'slow work')}")
+
+    at = AppTest.from_function(page, default_timeout=60).run()
+    assert not at.exception and [m.value for m in at.markdown] == ["got the value"]
+    assert not at.get("progress")  # the bar is gone once the value is there
+    assert jobs.running("slow-x").computed and jobs.running("slow-x").done.is_set()
+    again = AppTest.from_function(page, default_timeout=60).run()  # another session: no new work
+    assert [m.value for m in again.markdown] == ["got the value"]
+
+
+def test_a_failed_job_says_so_on_the_page(server):
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        from app import jobs
+
+        def broken(progress):
+            raise ValueError("no such layer")
+
+        st.write(f"got {jobs.page_data('broken-x', broken, 'Scanning')}")
+
+    at = AppTest.from_function(page, default_timeout=60).run()
+    assert [e.value for e in at.error] == ["Scanning failed: ValueError: no such layer. "
+                                           "Reload the page to try again."]
+    assert [m.value for m in at.markdown] == ["got None"]
