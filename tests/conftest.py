@@ -6,9 +6,21 @@ image folders), ``tests.app_fixtures`` (the app's model and test pictures),
 ``tests.waiting`` (bounded waits on subprocesses).
 """
 
+import sys
+
 import pytest
 
 from tests.synthetic_data import make_image_folder
+
+
+@pytest.fixture(autouse=True)
+def _pytest_stays_main():
+    """Streamlit's AppTest installs each script it runs as ``sys.modules["__main__"]`` and
+    leaves it there, so a later test's ``multiprocessing`` spawn child would rerun that
+    script (an app page, or a deleted temporary file) before its own work: put it back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture
