@@ -102,7 +102,7 @@ def scan_name(loaded, found: Collection) -> str:
 
 def scan(loaded, found: Collection):
     """``scan_collection`` of ``loaded`` over ``found``: from the disk cache, or computed once per
-    server in the background (None meanwhile, with a progress bar drawn)."""
+    server in the background while the page waits with a progress bar (None after an error)."""
     name = scan_name(loaded, found)
     result = jobs.page_data(name, lambda progress: scan_collection(
         loaded.model, found, loaded.preprocessing, progress=progress),

@@ -17,7 +17,8 @@ from . import charts, collection, jobs, resources
 
 def _table(loaded, layer: str, n: int):
     """(the key, the nine strongest test images of every map of ``layer``) read from the shipped
-    page data or the disk cache, else computed once per server in the background (None meanwhile)."""
+    page data or the disk cache, else computed once per server in the background while the
+    page waits (None after an error)."""
     data = resources.cifar_test()[0]
     name = page_data.key("top9", resources.model_sha(loaded), resources.data_sha(False),
                          n=n, layer=layer)
@@ -87,7 +88,7 @@ def top9_section(loaded, layer: str, channel: int, key: str) -> None:
         if len(sizes) > 1 else sizes[0]
     name, table = _table(loaded, layer, n)
     if table is None:
-        return  # a progress bar is drawn; the page reruns when the scan is done
+        return  # the scan failed, and the page says so
     best = strongest(loaded.name, layer, int(channel), n, table, name)
     _pairs([(f"#{index}: {value:.2f}", patch, proj) for index, value, patch, proj in best])
     st.caption(f"Each pair: the image patch under the unit's receptive field, and the deconv "
@@ -123,7 +124,7 @@ def _folder_strongest(model_name: str, name: str, layer: str, channel: int, _sca
 def _folder_top9(loaded, found, layer: str, channel: int) -> None:
     scan = collection.scan(loaded, found)
     if scan is None:
-        return  # a progress bar is drawn; the page reruns when the scan is done
+        return  # the scan failed, and the page says so
     _pairs(_folder_strongest(loaded.name, collection.scan_name(loaded, found), layer, int(channel), scan, found))
     st.caption(f"Each pair: the picture's patch under the unit's receptive field, and the deconv "
                f"projection of its activation, among the {len(scan['index']):,} pictures in "

@@ -40,7 +40,7 @@ def snapshots(model_name: str, folder: str, stamp: tuple):
 
 def tables(loaded, folder: str, layer: str, n: int):
     """Every map's strongest test image at every snapshot: shipped, cached, or computed once
-    per server in the background (None while that runs)."""
+    per server in the background while the page waits (None after an error)."""
     images, _ = page_data.spread(data, n)
     name = page_data.key("evolution", resources.model_sha(loaded), resources.data_sha(False), n=n,
                          layer=layer, snapshots=page_data.snapshots_digest(folder))

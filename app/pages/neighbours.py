@@ -19,7 +19,7 @@ if where is None:
 
 def reference(loaded, data, n: int):
     """fc7 of ``n`` training images spread over the set: shipped, cached on disk, or
-    computed once per server in the background (None while that runs)."""
+    computed once per server in the background while the page waits (None after an error)."""
     images, step = page_data.spread(data, n)
     name = page_data.key("neighbours", resources.model_sha(loaded), resources.data_sha(True),
                          n=n, step=step)
