@@ -48,6 +48,14 @@ def _strongest_maps(model_name: str, image_bytes: bytes, layer: str, k: int = 8)
     return [(int(c), float(s.max[0, c])) for c in s.strongest(k)[0]]
 
 
+def open_on_strongest(loaded, layer: str, channel_key: str) -> None:
+    """With a picture, a layer not looked at yet opens on the map firing hardest on it (sets
+    the *Feature map* input's session state, ``channel_key``, before the input is drawn)."""
+    picture = st.session_state.get("image_bytes")
+    if channel_key not in st.session_state and picture:
+        st.session_state[channel_key] = _strongest_maps(loaded.name, picture, layer)[0][0]
+
+
 def strongest_maps_line(loaded, layer: str, channel_key: str) -> None:
     """The maps of ``layer`` that fire hardest on the session's picture, each a button that
     shows it (sets the page's *Feature map* input, whose session-state key is ``channel_key``)."""

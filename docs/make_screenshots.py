@@ -4,7 +4,6 @@
 """
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
@@ -15,8 +14,6 @@ from tests.browser_session import (PAGES, TIMEOUT_MS, chromium, settle, sidebar_
                                    streamlit_server, upload, wait_for_top5)
 
 SHOTS = ["Architecture", "Filters", "Deconvnet", "Occlusion", "Invariance", "Experiments"]
-# Deconvnet opens on map 0; show the map firing hardest on the picture (its first button).
-PRESS = {"Deconvnet": lambda page: page.get_by_role("button", name=re.compile(r"^\d+ \(")).first.click()}
 
 
 def main() -> None:
@@ -39,11 +36,6 @@ def main() -> None:
             path, _, first_result = PAGES[title]
             first_result(page)
             settle(page, TIMEOUT_MS)
-            if title in PRESS:
-                PRESS[title](page)
-                settle(page, TIMEOUT_MS)
-                page.evaluate("document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
-                page.mouse.move(0, 0)  # no hover controls over the pictures
             time.sleep(2)  # let plotly finish drawing
             page.screenshot(path=str(out / f"{path}.png"), full_page=True)
             print("saved", out / f"{path}.png")

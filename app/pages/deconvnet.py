@@ -16,7 +16,8 @@ left, right = st.columns(2)
 layer = left.selectbox("Layer", layers, index=len(layers) - 1, key="deconv_layer")
 channels = num_channels(model, layer)
 channel_key = f"deconv_channel_{layer}"
-channel = right.number_input(f"Feature map (0 to {channels - 1})", 0, channels - 1, 0, key=channel_key)
+zf_views.open_on_strongest(loaded, layer, channel_key)
+channel = right.number_input(f"Feature map (0 to {channels - 1})", 0, channels - 1, key=channel_key)
 
 st.subheader("Top 9 (ZF Fig. 2)")
 zf_views.top9_section(loaded, layer, int(channel), "deconv")
