@@ -90,13 +90,16 @@ def test_every_page_shows_results_without_the_dataset(fresh):
     assert [g[0] for g in got] == [train.classes[int(train.labels[j])] for j in i]
     assert [float(g[1]) for g in got] == pytest.approx(d.tolist(), abs=0.06)  # float16 references
 
-    # Deconvnet: the top 9 of act5 map 0 against brute force over the sample's test images
+    # Deconvnet: it opens on the act5 map firing hardest on the picture; that map's top 9
+    # against brute force over the sample's test images
     visit(at, "app/pages/deconvnet.py")
     assert len(at.image) == 18
     test = load_sample(train=False)
     with torch.no_grad():
+        hardest = int(loaded.model.forward_until(picture, "act5").amax((2, 3))[0].argmax())
         a = loaded.model.forward_until(normalize(test.images, loaded.mean, loaded.std), "act5")
-    best = a[:, 0].flatten(1).amax(1).topk(9)
+    assert at.number_input(key="deconv_channel_act5").value == hardest
+    best = a[:, hardest].flatten(1).amax(1).topk(9)
     shown = [c for c in caps(at) if c.startswith("#")]
     assert shown == [f"#{int(j)}: {float(v):.2f}" for j, v in zip(best.indices, best.values)]
     assert any("firing hardest on your picture" in m.value for m in at.markdown)
