@@ -48,12 +48,29 @@ def _strongest_maps(model_name: str, image_bytes: bytes, layer: str, k: int = 8)
     return [(int(c), float(s.max[0, c])) for c in s.strongest(k)[0]]
 
 
+def _kept(channel_key: str) -> str:
+    return f"{channel_key}_kept"  # outlives the input: Streamlit forgets widgets not drawn
+
+
 def open_on_strongest(loaded, layer: str, channel_key: str) -> None:
-    """With a picture, a layer not looked at yet opens on the map firing hardest on it (sets
-    the *Feature map* input's session state, ``channel_key``, before the input is drawn)."""
+    """Sets the *Feature map* input's session state, ``channel_key``, before the input is
+    drawn: back on a layer, the map chosen there by hand; on a layer not chosen on yet, with
+    a picture, the map firing hardest on it."""
+    if channel_key in st.session_state:
+        return
     picture = st.session_state.get("image_bytes")
-    if channel_key not in st.session_state and picture:
+    if _kept(channel_key) in st.session_state:
+        st.session_state[channel_key] = st.session_state[_kept(channel_key)]
+    elif picture:
         st.session_state[channel_key] = _strongest_maps(loaded.name, picture, layer)[0][0]
+
+
+def choose_map(channel_key: str, channel: int | None = None) -> None:
+    """The user's choice of map (``channel``, or what the input now holds): shown, and kept
+    for when they come back to the layer. The *Feature map* input's on_change."""
+    if channel is not None:
+        st.session_state[channel_key] = channel
+    st.session_state[_kept(channel_key)] = st.session_state[channel_key]
 
 
 def strongest_maps_line(loaded, layer: str, channel_key: str) -> None:
@@ -64,7 +81,7 @@ def strongest_maps_line(loaded, layer: str, channel_key: str) -> None:
                 "press one to see its top 9 and projection:")
     for column, (c, v) in zip(st.columns(len(maps)), maps):
         column.button(f"{c} ({v:.2f})", key=f"{channel_key}_pick_{c}", width="stretch",
-                      on_click=st.session_state.__setitem__, args=(channel_key, c))
+                      on_click=choose_map, args=(channel_key, c))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -191,6 +191,13 @@ def test_deconvnet_page_projects_the_picture(app):
     # a map chosen by hand stays chosen
     computed(app.number_input(key="deconv_channel_act2").set_value(3).run())
     assert app.number_input(key="deconv_channel_act2").value == 3 and not app.exception
+    # ... also after a look at another layer (Streamlit forgets inputs it did not draw)
+    computed(app.selectbox(key="deconv_layer").set_value("act1").run())
+    with torch.no_grad():
+        acts1 = loaded.model.forward_until(loaded.preprocess(load_image(png_bytes())), "act1")
+    assert app.number_input(key="deconv_channel_act1").value == int(acts1.amax((2, 3))[0].argmax())
+    computed(app.selectbox(key="deconv_layer").set_value("act2").run())
+    assert app.number_input(key="deconv_channel_act2").value == 3 and not app.exception
 
 
 def test_occlusion_page_draws_three_maps_over_the_picture(app):

@@ -17,7 +17,8 @@ layer = left.selectbox("Layer", layers, index=len(layers) - 1, key="deconv_layer
 channels = num_channels(model, layer)
 channel_key = f"deconv_channel_{layer}"
 zf_views.open_on_strongest(loaded, layer, channel_key)
-channel = right.number_input(f"Feature map (0 to {channels - 1})", 0, channels - 1, key=channel_key)
+channel = right.number_input(f"Feature map (0 to {channels - 1})", 0, channels - 1, key=channel_key,
+                             on_change=zf_views.choose_map, args=(channel_key,))
 
 st.subheader("Top 9 (ZF Fig. 2)")
 zf_views.top9_section(loaded, layer, int(channel), "deconv")
