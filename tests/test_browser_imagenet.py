@@ -7,8 +7,8 @@ import re
 import pytest
 
 from tests.app_fixtures import cifar_env
-from tests.browser_session import (chromium, explained, streamlit_server, upload, wait_for_top5,
-                                   why_no_browser)
+from tests.browser_session import (chromium, explained, sidebar_links, streamlit_server, upload,
+                                   wait_for_top5, why_no_browser)
 from tests.imagenet_fixtures import class_folder, imagenet_weights, picture
 
 REASON = why_no_browser()
@@ -44,10 +44,9 @@ def test_every_page_with_the_imagenet_model_over_a_picture_folder(tmp_path):
         upload(page, photo)
         assert wait_for_top5(page, TIMEOUT_MS) == 5
         page.get_by_text("what the net sees: 224x224").wait_for(timeout=60_000)
-        links = page.locator('[data-testid="stSidebarNav"] a')
-        titles = [links.nth(i).inner_text().strip().splitlines()[-1] for i in range(links.count())]
+        links = sidebar_links(page)
         for title, result in RESULTS.items():
-            links.nth(titles.index(title)).click()
+            links[title].click()
             with explained(page, url, f"{title} shows {result or 'its heading'}"):
                 page.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
                 if result:
