@@ -174,8 +174,9 @@ def test_deconvnet_page_projects_the_picture(app):
     # A layer opens on the map firing hardest on the picture (torch's own forward to act2),
     # and the next strongest maps are one press away.
     loaded = load_model("cifar10")
+    x = loaded.preprocess(load_image(png_bytes()))
     with torch.no_grad():
-        acts = loaded.model.forward_until(loaded.preprocess(load_image(png_bytes())), "act2")
+        acts = loaded.model.forward_until(x, "act2")
     first, second = acts.amax((2, 3))[0].argsort(descending=True)[:2].tolist()
     computed(app.selectbox(key="deconv_layer").set_value("act2").run())
     assert not app.exception
@@ -194,7 +195,7 @@ def test_deconvnet_page_projects_the_picture(app):
     # ... also after a look at another layer (Streamlit forgets inputs it did not draw)
     computed(app.selectbox(key="deconv_layer").set_value("act1").run())
     with torch.no_grad():
-        acts1 = loaded.model.forward_until(loaded.preprocess(load_image(png_bytes())), "act1")
+        acts1 = loaded.model.forward_until(x, "act1")
     assert app.number_input(key="deconv_channel_act1").value == int(acts1.amax((2, 3))[0].argmax())
     computed(app.selectbox(key="deconv_layer").set_value("act2").run())
     assert app.number_input(key="deconv_channel_act2").value == 3 and not app.exception

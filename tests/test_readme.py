@@ -50,7 +50,8 @@ def _figures() -> dict[str, str]:
 @pytest.mark.parametrize("what", list(_figures()))
 def test_the_readme_gives_the_shipped_models_figures(what):
     said = _figures()[what]
-    assert said.lower() in _cifar10_entry().lower(), f"README's cifar10 entry should say {said!r} ({what}, from the manifest)"
+    assert said.lower() in _cifar10_entry().lower(), \
+        f"README's cifar10 entry should say {said!r} ({what}, from the manifest)"
 
 
 def test_the_readme_says_whether_the_90_percent_goal_is_met():
