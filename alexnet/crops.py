@@ -1,4 +1,5 @@
-"""AK 4.1's crops: random crops and mirror images in training, the ten crops at test time.
+"""AK 4.1's crops: random crops and mirror images in training, the ten crops at test time; and cutout,
+a later regulariser.
 
 Whole batches in torch, no Python loop per image; ``alexnet.data`` and the
 experiments crop with them, ``alexnet.predict`` and ``alexnet.evaluate`` average over
@@ -28,6 +29,22 @@ def random_crop_flip(images: torch.Tensor, generator: torch.Generator, pad: int 
     idx_n = torch.arange(n, device=images.device)[:, None, None, None]
     idx_c = torch.arange(c, device=images.device)[None, :, None, None]
     return padded[idx_n, idx_c, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def cutout(images: torch.Tensor, side: int, generator: torch.Generator) -> torch.Tensor:
+    """Cutout (DeVries and Taylor, 2017): a ``side`` x ``side`` square of each image
+    set to 0, the dataset mean once the batch is standardised. Its centre is any
+    pixel, so squares near the border are clipped, as in the paper.
+
+    Takes a standardised (N, C, H, W) batch and returns a new one.
+    """
+    n, _, h, w = images.shape
+    cy = torch.randint(0, h, (n,), generator=generator).to(images.device)
+    cx = torch.randint(0, w, (n,), generator=generator).to(images.device)
+    ys = torch.arange(h, device=images.device)[None] - cy[:, None] + side // 2  # (N, H)
+    xs = torch.arange(w, device=images.device)[None] - cx[:, None] + side // 2  # (N, W)
+    inside = ((ys >= 0) & (ys < side))[:, :, None] & ((xs >= 0) & (xs < side))[:, None, :]
+    return images.masked_fill(inside[:, None], 0.0)
 
 
 def ten_crop(images: torch.Tensor, size: int) -> torch.Tensor:

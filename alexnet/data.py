@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import save_atomic
-from .crops import random_crop_flip
+from .crops import cutout, random_crop_flip
 from .unreadable import open_rgb, report, why
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -271,19 +271,21 @@ class BatchIterator:
     ``rank``/``world`` shard every epoch's permutation for DDP.
 
     ``augment``: "crop-flip" (AK 4.1 at CIFAR scale) or "photo" (wider scale,
-    colour and focus changes; ``alexnet.photo_augment``).
+    colour and focus changes; ``alexnet.photo_augment``). ``cutout``: the side
+    of a square blanked in every training image after that (0: none;
+    ``alexnet.crops.cutout``).
     """
 
     def __init__(self, data: TensorDataset, batch_size: int, *, train: bool, seed: int = 0,
                  rank: int = 0, world: int = 1, mean=CIFAR10_MEAN, std=CIFAR10_STD,
-                 augment: str = "crop-flip"):
+                 augment: str = "crop-flip", cutout: int = 0):
         if len(data) == 0:
             raise ValueError("the dataset is empty")
         if augment not in AUGMENTS:
             raise ValueError(f"unknown augmentation {augment!r}; choose from {', '.join(AUGMENTS)}")
         self.data, self.batch_size, self.train = data, batch_size, train
         self.seed, self.rank, self.world, self.mean, self.std = seed, rank, world, mean, std
-        self.augment, self.pca = augment, None
+        self.augment, self.pca, self.cutout = augment, None, cutout
         if train and augment == "photo":
             from .photo_augment import rgb_pca
 
@@ -304,17 +306,23 @@ class BatchIterator:
                 g = torch.Generator().manual_seed(self.seed * 100_003 + epoch + 7_919 * self.rank)
         else:
             order = torch.arange(n)
+        # Cutout draws from its own stream: with it or without, every other draw is the same.
+        squares = torch.Generator().manual_seed(self.seed * 100_003 + epoch + 50_021 * (self.rank + 1))
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
             x = self.data.images[idx]
-            if self.train and self.pca is not None:
+            if not self.train:
+                yield normalize(x, self.mean, self.std), self.data.labels[idx]
+                continue
+            if self.pca is not None:
                 from .photo_augment import photo_augment
 
-                yield standardise(photo_augment(x, g, *self.pca), self.mean, self.std), self.data.labels[idx]
-                continue
-            if self.train:
-                x = random_crop_flip(x, g)
-            yield normalize(x, self.mean, self.std), self.data.labels[idx]
+                x = standardise(photo_augment(x, g, *self.pca), self.mean, self.std)
+            else:
+                x = normalize(random_crop_flip(x, g), self.mean, self.std)
+            if self.cutout:
+                x = cutout(x, self.cutout, squares)
+            yield x, self.data.labels[idx]
 
 
 def normalised_black(mean=CIFAR10_MEAN, std=CIFAR10_STD) -> tuple[float, ...]:

@@ -67,6 +67,16 @@ DEPARTURES = {
                   "bfloat16 convolutions and matmuls under autocast, with float32 weights and "
                   "updates: training steps about 1.6x as fast on a CPU with AVX512-BF16 "
                   "(bench/bench_train.py)"),
+    "cutout": ("none", "a square of every training image blanked (DeVries and Taylor, 2017), so the "
+                       "net cannot lean on one part of the picture: a regulariser, where a wider net "
+                       "only overfit (pretrained/in_progress/README.md)"),
+    "average_from": ("none: the weights at the end of the last epoch",
+                     "the shipped weights are the equal average of the weights at the end of each "
+                     "epoch from this one on (stochastic weight averaging, Izmailov et al., 2018), "
+                     "which lands nearer the middle of a wide minimum than the last weights do"),
+    "init_from": ("one run from random weights",
+                  "a second phase that goes on from an earlier run's trained weights (its command is "
+                  "the first in the list), so a change of recipe costs epochs, not a new run"),
     "val_split": ("ImageNet's own validation set",
                   "held out of training, to watch the run and to fit the temperature and the unsure "
                   "threshold: CIFAR-10 has no validation set"),
@@ -165,12 +175,34 @@ def _trust(loaded, cfg: dict, data_dir, test, out: Path) -> dict:
     return report
 
 
+def _commands(ckpt: dict, run: Path) -> list[str]:
+    """The commands that made the run, in order: a run that went on from another
+    (--init-from) lists the earlier runs' first."""
+    phases = ckpt.get("phases", [])
+    earlier = [_train_command(p["train_config"]) + f" --out {p['train_config']['out']}" for p in phases]
+    cfg = ckpt["train_config"]
+    if phases:  # whatever file it read, it went on from the run before it
+        cfg = {**cfg, "init_from": str(Path(phases[-1]["train_config"]["out"]) / "last.pt")}
+    return earlier + [_train_command(cfg) + f" --out {run}",
+                      f"python -m alexnet.export {run} --data-dir DATA"]
+
+
+def _which_weights(ckpt: dict) -> str:
+    if "average" not in ckpt:
+        return f"the weights at the end of epoch {ckpt['epoch']}"
+    last = ckpt["epoch"]
+    first = last - ckpt["averaged"] + 1
+    return (f"the equal average of the weights at the end of epochs {first}-{last} "
+            f"({ckpt['averaged']} epochs; --average-from)")
+
+
 def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
     run = Path(run_dir)
     ckpt = load_checkpoint(run / "last.pt")
     out = Path(out_dir)
     weights = out / CIFAR10_FILE.name
-    save_atomic({"model": {k: v.half() for k, v in ckpt["model"].items()},
+    kept = ckpt["average"] if "average" in ckpt else ckpt["model"]  # --average-from: the average ships
+    save_atomic({"model": {k: v.half() for k, v in kept.items()},
                  "model_config": ckpt["model_config"], "classes": ckpt["classes"],
                  "epoch": ckpt["epoch"], "train_config": ckpt["train_config"]}, weights)
 
@@ -196,8 +228,8 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
         "name": "cifar10",
         "file": weights.name,
         "sha256": sha256(weights),
-        "command": [_train_command(cfg) + f" --out {run}",
-                    f"python -m alexnet.export {run} --data-dir DATA"],
+        "command": _commands(ckpt, run),
+        "weights": _which_weights(ckpt),
         "data": "CIFAR-10 (50,000 training images, 10,000 test images). DATA is a folder with "
                 "train/<class>/ and test/<class>/ images, or torchvision's CIFAR-10 archive "
                 "(add --download on a machine with internet). This run read a JPEG re-encoding "
@@ -206,7 +238,10 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
         "reproducing": "The same command with the same seed gives the same weights on the same "
                        "torch build and thread count (data order, augmentation and dropout are "
                        "functions of seed and epoch); other CPUs or thread counts round "
-                       "differently and land on close, not identical, weights.",
+                       "differently and land on close, not identical, weights." + (
+                           f" This run went on from {cfg['init_from']} (the earlier run's weights as "
+                           "that file holds them, e.g. in half precision if shipped)."
+                           if cfg.get("init_from") else ""),
         "seed": cfg["seed"],
         "epochs": ckpt["epoch"],
         "train_config": cfg,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -98,7 +99,7 @@ def _data(cfg: TrainConfig, rank: int, world: int):
         keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.limit]
         train.images, train.labels = train.images[keep], train.labels[keep]
     batches = BatchIterator(train, cfg.batch_size, train=True, seed=cfg.seed, rank=rank, world=world,
-                            mean=mean, std=std, augment=cfg.augment)
+                            mean=mean, std=std, augment=cfg.augment, cutout=cfg.cutout)
     val_batches = list(BatchIterator(val, 500, train=False, mean=mean, std=std).epoch(0))
     return batches, lambda: val_batches, train.classes
 
@@ -124,17 +125,17 @@ def build_net(cfg: TrainConfig, num_classes: int):
 ONECYCLE_MIN_STEPS = 8  # torch's OneCycleLR divides by zero at 4 steps and misbehaves below
 
 
-def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
+def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int, begun_at: int = 0):
+    """The lr schedule over this run's epochs, ``begun_at + 1`` to ``cfg.epochs``."""
     if cfg.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=cfg.patience)
     if cfg.schedule == "onecycle":
-        total = cfg.epochs * steps_per_epoch
+        total = (cfg.epochs - begun_at) * steps_per_epoch
         if total < ONECYCLE_MIN_STEPS:  # its warm-up (a quarter) would be under two steps
             raise SystemExit(f"--schedule onecycle needs at least {ONECYCLE_MIN_STEPS} steps to warm up "
-                             f"and anneal; this run has {total} ({cfg.epochs} epoch(s) of "
-                             f"{steps_per_epoch}). Train longer, or use --schedule constant")
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.25)
+                             f"and anneal; this run has {total} ({cfg.epochs - begun_at} epoch(s) "
+                             f"of {steps_per_epoch}). Train longer, or use --schedule constant")
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.25)
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
 
@@ -173,10 +174,62 @@ def _finite(model: torch.nn.Module) -> bool:
                if v.is_floating_point())
 
 
+def _earlier_run(cfg: TrainConfig) -> dict:
+    """What ``--init-from`` goes on from: the trained net's weights, its epoch count,
+    history, snapshot files and training phases. A run's last.pt holds its history;
+    a shipped checkpoint's is in the manifest beside it (``<name>.json``)."""
+    path = Path(cfg.init_from).expanduser()
+    state = load_checkpoint(path)
+    missing = [k for k in ("model", "model_config", "epoch", "train_config") if k not in state]
+    if missing:
+        raise ValueError(f"--init-from {path} holds no {', '.join(missing)}: give a run's last.pt or "
+                         "a checkpoint that alexnet.export wrote")
+    check_finite(state["model"], path)
+    epoch, history = state["epoch"], state.get("history")
+    manifest = path.with_suffix(".json")
+    if history is None and manifest.is_file():
+        history = json.loads(manifest.read_text()).get("history")
+    if history is None or len(history) != epoch:
+        raise ValueError(f"--init-from {path}: its {epoch} epochs' history is not in it, nor in "
+                         f"{manifest.name} beside it: give a run's last.pt, or keep the manifest beside "
+                         "the checkpoint")
+    if cfg.epochs <= epoch:
+        raise SystemExit(f"--epochs counts the {epoch} epochs of --init-from {path} too: give more "
+                         f"than {epoch} (e.g. --epochs {epoch + 20} for 20 more)")
+    before = state["train_config"]
+    if cfg.val_split and (before.get("val_split"), before.get("seed")) != (cfg.val_split, cfg.seed):
+        raise SystemExit(f"--init-from {path} held out --val-split {before.get('val_split', 0)} images "
+                         f"with --seed {before.get('seed')}; this run would hold out others, which that "
+                         "net trained on: give the same --val-split and --seed")
+    snapshots = [p for p in sorted((path.parent / "snapshots").glob("epoch*.pt"))
+                 if p.stem[5:].isdigit() and int(p.stem[5:]) <= epoch]
+    phases = list(state.get("phases", [])) + [{"train_config": state["train_config"], "epochs": epoch}]
+    return {"model": state["model"], "model_config": state["model_config"], "epoch": epoch,
+            "history": list(history), "snapshots": snapshots, "phases": phases}
+
+
+def _same_net(model, earlier: dict, where: str) -> None:
+    """Refuse to load weights of another shape, naming the settings that differ."""
+    def plain(config: dict) -> dict:  # a tuple here is a list once saved
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+    ours, theirs = plain(model.config.to_dict()), plain(earlier["model_config"])
+    differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+    if differ:
+        said = "; ".join(f"{k}: {theirs.get(k)} there, {ours.get(k)} here" for k in differ)
+        raise SystemExit(f"--init-from {where} is a different net ({said}): give this command the "
+                         "settings it was trained with (e.g. the same --widths)")
+
+
 def train(cfg: TrainConfig):
     """Run training as configured; returns the trained net (on its device)."""
     check(cfg)
-    start_epoch, history, state, new_lr = 0, [], None, None
+    start_epoch, history, state, new_lr, earlier = 0, [], None, None, None
+    begun_at, phases = 0, []  # where this run went on from (--init-from), and the runs before it
+    if cfg.init_from:
+        earlier = _earlier_run(cfg)
+        start_epoch = begun_at = earlier["epoch"]
+        history, phases = earlier["history"], earlier["phases"]
     if cfg.resume:
         state = load_checkpoint(cfg.resume)
         if isinstance(state.get("model"), dict):  # a nan start would only diverge at step 1
@@ -184,6 +237,7 @@ def train(cfg: TrainConfig):
         saved = TrainConfig(**state["train_config"])  # an older run's missing fields: defaults
         cfg = resumed(cfg, saved)
         start_epoch, history = state["epoch"], list(state["history"])
+        begun_at, phases = state.get("begun_at", 0), list(state.get("phases", []))
         new_lr = cfg.lr if cfg.lr != saved.lr else None  # recorded in cfg, so kept on a later resume
     # Every device is checked before any data loads (which can take minutes).
     device = check_device(cfg.device)
@@ -207,6 +261,17 @@ def train(cfg: TrainConfig):
     mcfg = model.config
     if state is not None:
         model.load_state_dict(state["model"])
+    elif earlier is not None:
+        _same_net(model, earlier, cfg.init_from)
+        model.load_state_dict({k: v.float() for k, v in earlier["model"].items()})
+    average = None  # --average-from: the equal average of the weights at each epoch's end
+    if cfg.average_from:
+        from torch.optim.swa_utils import AveragedModel
+
+        average = AveragedModel(build_net(cfg, len(classes)))  # on the CPU, in the grouped layout
+        if state is not None and "average" in state:
+            average.module.load_state_dict(state["average"])
+            average.n_averaged.fill_(state["averaged"])
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     net = model.to(device, memory_format=layout)
     if tower_devices:
@@ -224,7 +289,7 @@ def train(cfg: TrainConfig):
 
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
-    sched = _scheduler(cfg, opt, len(batches))
+    sched = _scheduler(cfg, opt, len(batches), begun_at)
     if state is not None:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -240,6 +305,10 @@ def train(cfg: TrainConfig):
             remove_stale_temps(folder)  # left by a run killed while writing
         # Drop metric lines written after the checkpoint we resume from.
         (out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+        if earlier is not None:  # the earlier run's snapshots are this run's first ones
+            (out / "snapshots").mkdir(exist_ok=True)
+            for p in earlier["snapshots"]:
+                shutil.copyfile(p, out / "snapshots" / p.name)
     from tqdm import tqdm
 
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
@@ -279,21 +348,34 @@ def train(cfg: TrainConfig):
             sched.step(val.top1)
         row = dict(epoch=epoch, train_loss=loss_sum / seen, train_error=wrong / seen,
                    val_top1_error=val.top1, val_top5_error=val.top5,
-                   lr=opt.param_groups[0]["lr"], seconds=round(time.time() - t0, 2))
+                   lr=opt.param_groups[0]["lr"])
+        grouped = plain.to_grouped() if tower_devices else plain
+        if average is not None and epoch >= cfg.average_from:
+            average.update_parameters(grouped)
+            average.eval()
+            mean_val = evaluate(average.module, val_batches())
+            row.update(average_val_top1_error=mean_val.top1, average_val_top5_error=mean_val.top5,
+                       averaged_epochs=int(average.n_averaged))
+        row["seconds"] = round(time.time() - t0, 2)
         history.append(row)
         if rank == 0:
             print(json.dumps(row), flush=True)
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
-            grouped = plain.to_grouped() if tower_devices else plain
-            if epoch in snapshots:
+            averaged = average is not None and int(average.n_averaged) > 0
+            if epoch in snapshots:  # the last one is of the net that ships: the average, if kept
+                shipped = average.module if averaged and epoch == cfg.epochs else grouped
                 save_atomic({"epoch": epoch, "model_config": mcfg.to_dict(),
-                             "features": conv_snapshot(grouped)}, out / "snapshots" / f"epoch{epoch:03d}.pt")
-            save_atomic({"model": {k: v.cpu().contiguous() for k, v in grouped.state_dict().items()},
-                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "epoch": epoch, "history": history, "train_config": asdict(cfg),
-                         "model_config": mcfg.to_dict(), "classes": list(classes)},
-                        out / "last.pt")
+                             "features": conv_snapshot(shipped)}, out / "snapshots" / f"epoch{epoch:03d}.pt")
+            kept = {"model": {k: v.cpu().contiguous() for k, v in grouped.state_dict().items()},
+                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "epoch": epoch, "history": history, "train_config": asdict(cfg),
+                    "model_config": mcfg.to_dict(), "classes": list(classes),
+                    "begun_at": begun_at, "phases": phases}
+            if averaged:
+                kept.update(average={k: v.cpu().contiguous() for k, v in average.module.state_dict().items()},
+                            averaged=int(average.n_averaged))
+            save_atomic(kept, out / "last.pt")
     if world > 1:
         import torch.distributed as dist
 

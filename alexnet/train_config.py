@@ -44,6 +44,14 @@ class TrainConfig:
     label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform; 0: the paper's loss
     augment: str = "crop-flip"  # crop-flip: AK 4.1 at 32x32; photo: also scale, colour, PCA noise
     #   and blur (alexnet/photo_augment.py), for photos that are not framed like CIFAR-10
+    cutout: int = 0  # side in pixels of a square blanked (set to the mean) in every training image,
+    #   after --augment (DeVries and Taylor, 2017: 16 for CIFAR-10); 0: none, as in the paper
+    average_from: int = 0  # from this epoch on, also keep the equal average of the weights at the
+    #   end of each epoch (stochastic weight averaging, Izmailov et al., 2018), validate it beside
+    #   them, and export it; 0: no average, as in the paper
+    init_from: str = ""  # go on from a trained net (a run's last.pt, or a shipped checkpoint beside
+    #   its manifest) with fresh SGD state and this command's settings: its epochs, history and
+    #   snapshots become this run's first ones, and --epochs counts them too
     seed: int = 0  # initial weights, data order, augmentation, dropout, --limit and --val-split images
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...
     tower_devices: str = ""  # e.g. "cuda:0,cuda:1": tower A and B on two devices
@@ -138,6 +146,17 @@ def check(cfg: TrainConfig) -> None:
     if cfg.augment != "crop-flip" and cfg.dataset == "imagenet-folder":
         raise SystemExit("--augment applies to in-memory datasets (cifar10, folder); "
                          "imagenet-folder always uses the paper's pipeline (AK 2, 4.1)")
+    if cfg.cutout < 0:
+        raise SystemExit(f"--cutout is the side of the blanked square in pixels, 0 for none; got {cfg.cutout}")
+    if cfg.cutout and cfg.dataset == "imagenet-folder":
+        raise SystemExit("--cutout applies to in-memory datasets (cifar10, folder); imagenet-folder "
+                         "always uses the paper's pipeline (AK 2, 4.1)")
+    if not 0 <= cfg.average_from <= cfg.epochs:
+        raise SystemExit(f"--average-from is the epoch the weight average starts at (0: none), at most "
+                         f"--epochs {cfg.epochs}; got {cfg.average_from}")
+    if cfg.init_from and cfg.resume:
+        raise SystemExit("--resume goes on with a run's own settings, --init-from starts a new run from "
+                         "a trained net's weights: give one of them")
     if cfg.val_split < 0:
         raise SystemExit(f"--val-split must be 0 (use the val/ or test/ folder) or a number of "
                          f"training images to hold out, got {cfg.val_split}")

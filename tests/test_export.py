@@ -80,3 +80,29 @@ def test_run_without_held_out_images_says_so(tmp_path, monkeypatch):
     assert "no temperature was fitted" in m["calibration"]["note"] and "unsure" not in m
     assert "on the 10,000 test images, which the constant schedule never looks at" in m["validation"]
     assert [d["setting"] for d in m["departures_from_ak5"]] == ["epochs", "schedule", "widths"]
+
+
+def test_a_second_phase_ships_its_average_and_lists_both_commands(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    data, first = run
+    shipped = tmp_path / "v1"
+    export(first, data, shipped)  # the first run as shipped: half precision, its history in the manifest
+    second = tmp_path / "run2"
+    train(["--data-dir", str(data), "--out", str(second), "--widths", "8,16,16,16,16,32,32",
+           "--init", "kaiming", "--threads", "1", "--batch-size", "16", "--epochs", "4",
+           "--val-split", "20", "--schedule", "constant", "--lr", "0.01", "--cutout", "8",
+           "--average-from", "3", "--init-from", str(shipped / "cifar10_alexnet.pt")])
+    m = export(second, data, tmp_path / "v2")
+    ckpt = torch.load(second / "last.pt", weights_only=True)
+    ships = torch.load(tmp_path / "v2" / "cifar10_alexnet.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, ckpt["average"][k].half()) for k, v in ships.items())
+    assert m["weights"] == "the equal average of the weights at the end of epochs 3-4 (2 epochs; --average-from)"
+    assert m["epochs"] == 4 and [h["epoch"] for h in m["history"]] == [1, 2, 3, 4]
+    assert [s["epoch"] for s in m["snapshots"]] == [1, 2, 4]
+    assert len(m["command"]) == 3
+    assert m["command"][0].endswith(f"--out {first}") and "--init-from" not in m["command"][0]
+    assert f"--init-from {first / 'last.pt'} " in m["command"][1]  # the run before, as made
+    assert "--cutout 8" in m["command"][1] and "--average-from 3" in m["command"][1]
+    assert f"went on from {shipped / 'cifar10_alexnet.pt'}" in m["reproducing"]
+    settings = [d["setting"] for d in m["departures_from_ak5"]]
+    assert {"cutout", "average_from", "init_from"} <= set(settings)
