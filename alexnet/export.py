@@ -245,6 +245,7 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
         "seed": cfg["seed"],
         "epochs": ckpt["epoch"],
         "train_config": cfg,
+        **({"earlier_runs": ckpt["phases"]} if ckpt.get("phases") else {}),  # --init-from's, in order
         "departures_from_ak5": departures(cfg),
         "model_config": ckpt["model_config"],
         "wall_time_seconds": round(sum(h["seconds"] for h in history), 1),

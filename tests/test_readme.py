@@ -35,8 +35,7 @@ def _figures() -> dict[str, str]:
         "top-5": f"{_pct(test['top5_accuracy'])} top-5",
         "conv widths": "/".join(map(str, m["model_config"]["widths"][:5])),
         "fc width": f"fc {m['model_config']['widths'][5]}",
-        "epochs": f"trained {m['epochs']} one-cycle epochs",
-        "training command": "python -m alexnet.train " + m["command"][0].split("python -m alexnet.train ")[1],
+        **_epochs(m),
         "temperature": f"T = {cal['temperature']:.2f}",
         "ECE": f"from {_pct(cal['test_ece_before'])} to **{_pct(cal['test_ece_after'])}**",
         "shifted top-1": f"**{_pct(shifted['mean_top1_accuracy'])}**",
@@ -44,7 +43,18 @@ def _figures() -> dict[str, str]:
         "permutation test": f"p = {p}",
     }
     said.update({f"{name} shift": f"{name} {_pct(v)}" for name, v in shifted["shifts"].items()})
+    said.update({f"training command {i + 1}": c for i, c in enumerate(m["command"])})
     return said
+
+
+def _epochs(m: dict) -> dict[str, str]:
+    """How long it trained: one run, or a run and the second phase that went on from it."""
+    earlier = m.get("earlier_runs", [])
+    if not earlier:
+        return {"epochs": f"trained {m['epochs']} one-cycle epochs"}
+    first = earlier[0]["epochs"]
+    return {"epochs": f"trained {first} one-cycle epochs",
+            "second phase": f"then {m['epochs'] - earlier[-1]['epochs']} more epochs"}
 
 
 @pytest.mark.parametrize("what", list(_figures()))
