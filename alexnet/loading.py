@@ -130,10 +130,11 @@ def _from_train_checkpoint(ckpt: dict, where, name: str, info: dict, preprocessi
                               f"{config.num_classes}: the file was edited or mixed up; use a "
                               "checkpoint as alexnet.train wrote it")
     classes = tuple(classes)
-    model = _build(config, ckpt["model"], where)
-    check_finite(ckpt["model"], where)
+    weights = ckpt["average"] if "average" in ckpt else ckpt["model"]  # --average-from: what ships
+    model = _build(config, weights, where)
+    check_finite(weights, where)
     return LoadedModel(name, model, classes, preprocessing or prep.FOR_VARIANT[config.variant],
-                       {**info, "epoch": ckpt.get("epoch")})
+                       {**info, "epoch": ckpt.get("epoch"), "averaged_epochs": ckpt.get("averaged")})
 
 
 def load_path(path, name: str | None = None, info: dict | None = None,

@@ -2,6 +2,8 @@
 
     python -m alexnet.train --data-dir ~/data/cifar10 --out runs/cifar
     python -m alexnet.train --resume runs/cifar/last.pt          # after a kill
+    python -m alexnet.train --init-from runs/cifar/last.pt --epochs 120 --schedule constant \\
+        --cutout 8 --average-from 101 --data-dir ...  # a second phase: 20 more epochs, averaged
     torchrun --nproc_per_node 2 -m alexnet.train --data-dir ...  # DDP
     python -m alexnet.train --dataset imagenet-folder --variant imagenet \\
         --data-dir ~/data/imagenet --tower-devices cuda:0,cuda:1  # AK 3.2's two GPUs
@@ -184,7 +186,8 @@ def _earlier_run(cfg: TrainConfig) -> dict:
     if missing:
         raise ValueError(f"--init-from {path} holds no {', '.join(missing)}: give a run's last.pt or "
                          "a checkpoint that alexnet.export wrote")
-    check_finite(state["model"], path)
+    weights = state["average"] if "average" in state else state["model"]  # the net as it ships
+    check_finite(weights, path)
     epoch, history = state["epoch"], state.get("history")
     manifest = path.with_suffix(".json")
     if history is None and manifest.is_file():
@@ -204,7 +207,7 @@ def _earlier_run(cfg: TrainConfig) -> dict:
     snapshots = [p for p in sorted((path.parent / "snapshots").glob("epoch*.pt"))
                  if p.stem[5:].isdigit() and int(p.stem[5:]) <= epoch]
     phases = list(state.get("phases", [])) + [{"train_config": state["train_config"], "epochs": epoch}]
-    return {"model": state["model"], "model_config": state["model_config"], "epoch": epoch,
+    return {"model": weights, "model_config": state["model_config"], "epoch": epoch,
             "history": list(history), "snapshots": snapshots, "phases": phases}
 
 

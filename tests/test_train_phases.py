@@ -14,6 +14,7 @@ from alexnet.checkpoint import load_checkpoint, save_atomic
 from alexnet.crops import cutout
 from alexnet.data import BatchIterator, TensorDataset
 from alexnet.train import main
+from alexnet.weights import load_path
 
 SMALL = ["--dataset", "folder", "--widths", "8,16,16,16,16,32,32", "--init", "kaiming",
          "--threads", "1", "--batch-size", "16", "--schedule", "constant"]
@@ -149,6 +150,9 @@ def test_average_is_the_mean_of_the_epoch_end_weights_across_resumes(image_folde
     rows = _metrics(tmp_path / "a")
     assert [r.get("averaged_epochs") for r in rows] == [None, 1, 2, 3]
     assert all(0 <= r["average_val_top1_error"] <= 1 for r in rows[1:])
-    # the last snapshot is of the net that ships: the average
+    # loading the run's last.pt gives the net that ships: the average, as the last snapshot holds
+    loaded = load_path(last)
+    assert loaded.info["averaged_epochs"] == 3
+    assert torch.equal(loaded.model.state_dict()[key], ends[-1]["average"][key])
     snap = torch.load(tmp_path / "a" / "snapshots" / "epoch004.pt", weights_only=True)["features"]
     assert snap and all(torch.equal(v, ends[-1]["average"][k].half()) for k, v in snap.items())
