@@ -52,7 +52,8 @@ DEPARTURES = {
     "epochs": ("about 90", "a fixed budget that two CPU cores finish in hours"),
     "schedule": ("lr divided by 10 whenever validation error stopped improving, three times",
                  "a schedule fixed in advance, with no validation-driven drops to wait for "
-                 "(onecycle: up to the peak lr and down to zero)"),
+                 "(onecycle: up to the peak lr and down to zero; constant: one lr throughout, as "
+                 "weight averaging wants)"),
     "lr": ("0.01", "suits the schedule (onecycle: its peak)"),
     "label_smoothing": ("none: plain cross-entropy",
                         "softer targets, so that the net is less sure of itself on pictures unlike CIFAR-10"),
@@ -245,7 +246,8 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
         "seed": cfg["seed"],
         "epochs": ckpt["epoch"],
         "train_config": cfg,
-        **({"earlier_runs": ckpt["phases"]} if ckpt.get("phases") else {}),  # --init-from's, in order
+        **({"earlier_runs": [{**r, "departures_from_ak5": departures(r["train_config"])}
+                             for r in ckpt["phases"]]} if ckpt.get("phases") else {}),  # in order
         "departures_from_ak5": departures(cfg),
         "model_config": ckpt["model_config"],
         "wall_time_seconds": round(sum(h["seconds"] for h in history), 1),

@@ -101,6 +101,8 @@ def test_a_second_phase_ships_its_average_and_lists_both_commands(run, tmp_path,
     assert [s["epoch"] for s in m["snapshots"]] == [1, 2, 4]
     assert len(m["command"]) == 3
     assert [(r["epochs"], r["train_config"]["out"]) for r in m["earlier_runs"]] == [(2, str(first))]
+    assert [d["setting"] for d in m["earlier_runs"][0]["departures_from_ak5"]] == [
+        "init", "epochs", "schedule", "widths", "val_split"]  # the first run's own
     assert "earlier_runs" not in json.loads((shipped / "cifar10_alexnet.json").read_text())
     assert m["command"][0].endswith(f"--out {first}") and "--init-from" not in m["command"][0]
     assert f"--init-from {first / 'last.pt'} " in m["command"][1]  # the run before, as made
