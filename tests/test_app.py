@@ -81,6 +81,9 @@ def test_upload_gives_five_predictions_matching_the_model(app, env):
     shifted = loaded.info.get("shifted_test")  # the shipped manifest's; a test override has none
     said = " ".join(m.value for m in app.markdown)
     assert shifted is None or f"**{shifted['mean_top1_accuracy']:.1%}** on average" in said
+    epochs = loaded.info.get("epochs")
+    assert epochs is None or f"Trained {epochs} epochs on CIFAR-10's training images; it predicts with " \
+                             f"{loaded.info.get('weights', f'the weights at the end of epoch {epochs}')}." in said
     cal = loaded.info.get("calibration", {})
     if "reliability_after" in cal:  # the reliability diagram: one bar per non-empty bin
         (fig,) = charts(app)

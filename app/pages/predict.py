@@ -7,10 +7,15 @@ from app import charts, inputs, resources
 
 
 def about_model(loaded) -> None:
-    """What the model scored on held-out pictures: test and shifted accuracy, its calibration."""
+    """How it was trained and what it scored on held-out pictures: test and shifted accuracy,
+    its calibration."""
     info = loaded.info
     cal, shifted = info.get("calibration", {}), info.get("shifted_test")
     test = info.get("test", {})
+    if "epochs" in info:  # a manifest's: how long it trained, and which weights ship
+        weights = info.get("weights", f"the weights at the end of epoch {info['epochs']}")
+        st.markdown(f"- Trained {info['epochs']} epochs on CIFAR-10's training images; it predicts "
+                    f"with {weights}.")
     if test:
         st.markdown(f"- CIFAR-10 test set: **{test['top1_accuracy']:.1%}** top-1 "
                     f"({test['images']:,} images, one centre crop).")
