@@ -137,6 +137,12 @@ def _check_zip(path: Path) -> None:
         raise _damaged(path, f"the part {bad} fails its CRC-32 check")
 
 
+def shipped_weights(ckpt: dict) -> dict:
+    """A training checkpoint's net as it ships: the weight average when the run kept one
+    (``--average-from``), else its last weights."""
+    return ckpt["average"] if "average" in ckpt else ckpt["model"]
+
+
 def check_finite(tensors: dict, where) -> None:
     """Refuse weights holding nan or inf, naming the first tensor that does.
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint, save_atomic
+from .checkpoint import CheckpointError, load_checkpoint, save_atomic, shipped_weights
 from .colour import tower_split_test, tower_summary
 from .crops import cifar_ten_crop
 from .data import BatchIterator, hold_out, load_cifar10, normalised_black
@@ -202,8 +202,7 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
     ckpt = load_checkpoint(run / "last.pt")
     out = Path(out_dir)
     weights = out / CIFAR10_FILE.name
-    kept = ckpt["average"] if "average" in ckpt else ckpt["model"]  # --average-from: the average ships
-    save_atomic({"model": {k: v.half() for k, v in kept.items()},
+    save_atomic({"model": {k: v.half() for k, v in shipped_weights(ckpt).items()},
                  "model_config": ckpt["model_config"], "classes": ckpt["classes"],
                  "epoch": ckpt["epoch"], "train_config": ckpt["train_config"]}, weights)
 

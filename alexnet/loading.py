@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from . import preprocessing as prep
-from .checkpoint import CheckpointError, check_finite, load_checkpoint
+from .checkpoint import CheckpointError, check_finite, load_checkpoint, shipped_weights
 from .configs import config_from_dict, net_from_config
 from .model import AlexNet, AlexNetConfig
 from .registry import build_model
@@ -130,7 +130,7 @@ def _from_train_checkpoint(ckpt: dict, where, name: str, info: dict, preprocessi
                               f"{config.num_classes}: the file was edited or mixed up; use a "
                               "checkpoint as alexnet.train wrote it")
     classes = tuple(classes)
-    weights = ckpt["average"] if "average" in ckpt else ckpt["model"]  # --average-from: what ships
+    weights = shipped_weights(ckpt)
     model = _build(config, weights, where)
     check_finite(weights, where)
     return LoadedModel(name, model, classes, preprocessing or prep.FOR_VARIANT[config.variant],

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import check_finite, load_checkpoint, remove_stale_temps, save_atomic
+from .checkpoint import check_finite, load_checkpoint, remove_stale_temps, save_atomic, shipped_weights
 from .data import BatchIterator, hold_out, load_cifar10, load_image_folder
 from .evaluate import evaluate
 from .model import GEOMETRY, AlexNet, AlexNetConfig
@@ -186,7 +186,7 @@ def _earlier_run(cfg: TrainConfig) -> dict:
     if missing:
         raise ValueError(f"--init-from {path} holds no {', '.join(missing)}: give a run's last.pt or "
                          "a checkpoint that alexnet.export wrote")
-    weights = state["average"] if "average" in state else state["model"]  # the net as it ships
+    weights = shipped_weights(state)
     check_finite(weights, path)
     epoch, history = state["epoch"], state.get("history")
     manifest = path.with_suffix(".json")
