@@ -25,13 +25,14 @@ So a forward allocates one full-size tensor (the output) and a backward one
 (the gradient). ``groups`` keeps the window inside each tower: on the
 paper's two GPUs each tower normalised only its own kernel maps.
 
-A channels-last input (what ``analysis.experiments`` trains on: CPU
-pooling and convs are faster so) takes another path: its (N*H*W, C) rows
-are a view, and the window sum is one matmul with a (C, C) band matrix
-(``_band``), differentiated by autograd. The blocked path would turn it
-into NCHW and back, and the pool and conv after it would then run on the
-slow layout: in the experiments' small AlexNet that made LRN most of a
-training step (a step about 3x slower than with this path).
+A channels-last input (what training and ``analysis.experiments`` use: CPU
+pooling and convs are faster so) takes the same blocked path on another
+view: its (N*H*W, C) rows are already in memory, so (N*H*W*towers, C/towers,
+1) is a view with the window along its middle axis, and the output comes
+back channels-last with no copy either way. (The path it replaced built the
+window sum as a matmul with a (C, C) band matrix and let autograd
+differentiate ``pow``: in bfloat16 it was about half of a training step of
+the shipped CIFAR-10 net; bench/bench_lrn.py measures both layouts.)
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-_BLOCK_BYTES = 512 * 1024  # per block of the input: its scratch buffers stay in L2/L3
+_BLOCK_BYTES = 512 * 1024  # per scratch buffer: a block's buffers stay in L2/L3
+_COMPUTE_BYTES = 4  # blocks are computed in float32 or wider (``_in_float``); sized for float32
 
 
 def _blocks(batch: int, channels: int, length: int, itemsize: int):
@@ -93,8 +95,22 @@ def _denominator(xs, d, r, size, alpha, beta, k, shifts):
 
 
 def _scratch(like: torch.Tensor, shape, count: int) -> list[torch.Tensor]:
-    """Small buffers reused for every block (no page faults after the first)."""
-    return [torch.empty(shape, dtype=like.dtype, device=like.device) for _ in range(count)]
+    """Small buffers reused for every block (no page faults after the first), in
+    ``like``'s dtype or float32 if that is narrower (see ``_in_float``)."""
+    dtype = torch.promote_types(like.dtype, torch.float32)
+    return [torch.empty(shape, dtype=dtype, device=like.device) for _ in range(count)]
+
+
+def _in_float(block: torch.Tensor, buffer: torch.Tensor) -> torch.Tensor:
+    """``block`` in the buffers' dtype: itself, or copied into ``buffer``.
+
+    A bfloat16 block (training under autocast) is computed in float32: each
+    bfloat16 op converts to float and back, so one copy in and one write out
+    is cheaper than doing the dozen ops in bfloat16, and the denominator
+    k + alpha/n sum a^2 (about 2.0 plus a little) keeps the little that a
+    bfloat16's 8 bits would round away.
+    """
+    return block if block.dtype == buffer.dtype else buffer.copy_(block)
 
 
 def _fit(buffers, shape) -> list[torch.Tensor]:
@@ -107,68 +123,70 @@ def _fit(buffers, shape) -> list[torch.Tensor]:
     return [b.view(-1)[:n].view(shape) for b in buffers]
 
 
+def _channels_last(t: torch.Tensor) -> bool:
+    return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
+def _rows(t: torch.Tensor, groups: int, channels_last: bool) -> torch.Tensor:
+    """(A, C/groups, L) with each tower's channels along the middle axis: a view
+    of ``t`` in the layout named (a copy first if ``t`` is in another)."""
+    n, ch = t.shape[:2]
+    if channels_last:  # (N*H*W*G, C/G, 1)
+        return t.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).reshape(-1, ch // groups, 1)
+    return t.contiguous().view(n * groups, ch // groups, -1)  # (N*G, C/G, H*W)
+
+
+def _shaped_like(v: torch.Tensor, like: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """``v`` from ``_rows`` back in ``like``'s shape, in the layout named."""
+    if channels_last:
+        n, ch, h, w = like.shape
+        return v.view(n, h, w, ch).permute(0, 3, 1, 2)
+    return v.view_as(like)
+
+
 class _LRNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k, groups):
-        n, ch = x.shape[:2]
-        xv = x.contiguous().view(n * groups, ch // groups, -1)  # (N*G, C/G, H*W)
+        cl = _channels_last(x)
+        xv = _rows(x, groups, cl)
         y = torch.empty_like(xv)
         shifts = _shifts(size, xv.shape[1], transpose=False)
-        blocks = list(_blocks(*xv.shape, x.element_size()))
-        buffers = _scratch(x, xv[blocks[0][0], :, blocks[0][1]].shape, 2)
-        k_t = torch.tensor(k, dtype=x.dtype, device=x.device)
+        blocks = list(_blocks(*xv.shape, _COMPUTE_BYTES))
+        buffers = _scratch(x, xv[blocks[0][0], :, blocks[0][1]].shape, 3)
+        k_t = torch.tensor(k, dtype=buffers[0].dtype, device=x.device)
         for rows, cols in blocks:
-            xs = xv[rows, :, cols]
-            d, r = _fit(buffers, xs.shape)
+            d, r, xf = _fit(buffers, xv[rows, :, cols].shape)
+            xs = _in_float(xv[rows, :, cols], xf)
             _denominator(xs, d, r, size, alpha, beta, k_t, shifts)
             torch.mul(xs, r, out=y[rows, :, cols])
         # Only x is saved (the ReLU before keeps it anyway); backward recomputes d.
         ctx.save_for_backward(x)
         ctx.args = (size, alpha, beta, k, groups)
-        return y.view_as(x)
+        return _shaped_like(y, x, cl)
 
     @staticmethod
     @once_differentiable  # the hand-written backward is not itself differentiable
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         size, alpha, beta, k, groups = ctx.args
-        n, ch = x.shape[:2]
-        xv = x.contiguous().view(n * groups, ch // groups, -1)
-        gv = grad.contiguous().view_as(xv)
+        cl = _channels_last(x)
+        xv, gv = _rows(x, groups, cl), _rows(grad, groups, cl)
         dx = torch.empty_like(xv)
         fwd = _shifts(size, xv.shape[1], transpose=False)
         bwd = _shifts(size, xv.shape[1], transpose=True)
         coef = 2.0 * alpha * beta / size
-        blocks = list(_blocks(*xv.shape, x.element_size()))
-        buffers = _scratch(x, xv[blocks[0][0], :, blocks[0][1]].shape, 4)
-        k_t = torch.tensor(k, dtype=x.dtype, device=x.device)
+        blocks = list(_blocks(*xv.shape, _COMPUTE_BYTES))
+        buffers = _scratch(x, xv[blocks[0][0], :, blocks[0][1]].shape, 6)
+        k_t = torch.tensor(k, dtype=buffers[0].dtype, device=x.device)
         for rows, cols in blocks:
-            xs, gs = xv[rows, :, cols], gv[rows, :, cols]
-            d, r, t, u = _fit(buffers, xs.shape)
+            d, r, t, u, xf, gf = _fit(buffers, xv[rows, :, cols].shape)
+            xs, gs = _in_float(xv[rows, :, cols], xf), _in_float(gv[rows, :, cols], gf)
             _denominator(xs, d, r, size, alpha, beta, k_t, fwd)
             gr = r.mul_(gs)  # g_c d_c^-beta, in place of r
             torch.mul(gr, xs, out=t).div_(d)  # g_j a_j d_j^(-beta-1)
             _window_sum_(u.copy_(t), t, bwd)  # sum over the j whose window holds c
             torch.addcmul(gr, xs, u, value=-coef, out=dx[rows, :, cols])
-        return dx.view_as(x), None, None, None, None, None
-
-
-def _band(channels: int, size: int, groups: int, like: torch.Tensor) -> torch.Tensor:
-    """(C, C) matrix B with B[c', c] = 1 where c' is in c's window and c's tower (as nn.LocalResponseNorm)."""
-    c = torch.arange(channels, device=like.device)
-    lo, hi = size // 2, (size - 1) // 2
-    src, dst = c[:, None], c[None]
-    per = channels // groups
-    return ((src >= dst - lo) & (src <= dst + hi) & (src // per == dst // per)).to(like.dtype)
-
-
-def _channels_last(x, size, alpha, beta, k, groups):
-    """LRN of a channels-last (N, C, H, W) tensor; the output is channels-last too."""
-    n, ch, h, w = x.shape
-    rows = x.permute(0, 2, 3, 1).reshape(-1, ch)  # (N*H*W, C): a view, no copy
-    d = torch.addmm(torch.tensor(k, dtype=x.dtype, device=x.device), rows * rows, _band(ch, size, groups, x),
-                    alpha=alpha / size)  # k + alpha/n * window sum of a^2
-    return (rows * d.pow(-beta)).view(n, h, w, ch).permute(0, 3, 1, 2)
+        return _shaped_like(dx, x, cl), None, None, None, None, None
 
 
 def local_response_norm(
@@ -184,8 +202,6 @@ def local_response_norm(
         raise ValueError(f"{x.shape[1]} channels cannot be split into {groups} towers")
     if x.numel() == 0:
         return x * 1.0
-    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return _channels_last(x, size, alpha, beta, k, groups)
     return _LRNFunction.apply(x, size, alpha, beta, k, groups)
 
 

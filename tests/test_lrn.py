@@ -65,7 +65,8 @@ def test_matches_torch_lrn_values_and_gradients(case, block_bytes, monkeypatch):
 @pytest.mark.parametrize("case", [c for c in CASES if len(c[0]) == 4 and c[0][2] > 1],
                          ids=[str(c[0]) + f"-n{c[1]}-b{c[3]}-g{c[5]}" for c in CASES if len(c[0]) == 4 and c[0][2] > 1])
 def test_channels_last_matches_torch_lrn_and_stays_channels_last(case):
-    """The band-matmul path for channels-last inputs (what the experiments train on)."""
+    """Channels-last inputs (what training and the experiments use): the blocked
+    path on a (N*H*W*towers, C/towers, 1) view, its output channels-last too."""
     shape, size, alpha, beta, k, groups, scale = case
     x, y1, y2, g1, g2 = _pair(shape, size, alpha, beta, k, groups, scale, channels_last=True)
     assert not x.is_contiguous() and y1.is_contiguous(memory_format=torch.channels_last)
@@ -73,6 +74,30 @@ def test_channels_last_matches_torch_lrn_and_stays_channels_last(case):
     torch.testing.assert_close(g1, g2, **TOL)
     if size > 1:  # the neighbours matter, as above
         assert (y1.detach() - x / (k + alpha / size * x * x) ** beta).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels-last"])
+def test_bfloat16_is_computed_in_float32_and_rounded_once(channels_last):
+    """Under autocast LRN gets bfloat16 maps. Each block is worked in float32, so
+    the output and the gradient are float32's answer (torch's LRN on the same
+    bfloat16 values, in float32) rounded once to bfloat16: within half a
+    bfloat16 step (2**-8 relative) of it, where a bfloat16 chain of a dozen ops
+    would drift further."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    x, _, _, _, _ = _pair((4, 96, 8, 8), 5, 1e-4, 0.75, 2.0, 2, 30.0)
+    g = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    xb, gb = (t.to(torch.bfloat16).contiguous(memory_format=layout) for t in (x, g))
+    x1, x2 = xb.clone().requires_grad_(), xb.float().requires_grad_()
+    y1 = local_response_norm(x1, 5, 1e-4, 0.75, 2.0, groups=2)
+    ref = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+    y2 = torch.cat([ref(h) for h in x2.chunk(2, dim=1)], dim=1)
+    y1.backward(gb)
+    y2.backward(gb.float())
+    assert y1.dtype == x1.grad.dtype == torch.bfloat16
+    assert y1.is_contiguous(memory_format=layout) and x1.grad.is_contiguous(memory_format=layout)
+    for ours, want in ((y1.detach(), y2.detach()), (x1.grad, x2.grad)):
+        err = (ours.float() - want).abs()
+        assert (err <= want.abs() * 2 ** -8 + 1e-6).all(), err.max()
 
 
 def x_of(shape, scale, seed=0):
