@@ -75,6 +75,11 @@ DEPARTURES = {
                      "the shipped weights are the equal average of the weights at the end of each "
                      "epoch from this one on (stochastic weight averaging, Izmailov et al., 2018), "
                      "which lands nearer the middle of a wide minimum than the last weights do"),
+    "teachers": ("labels only: cross-entropy against the one right class",
+                 "the net also learnt the listed trained nets' mean prediction on each training "
+                 "image, softened by --distill-temperature and weighted by --distill-weight "
+                 "(knowledge distillation, Hinton et al., 2015): one net that answers like an "
+                 "ensemble of them"),
     "init_from": ("one run from random weights",
                   "a second phase that goes on from an earlier run's trained weights (its command is "
                   "the first in the list), so a change of recipe costs epochs, not a new run"),

@@ -13,32 +13,34 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
+
+from .distill import Soft, training_loss
 
 
 @dataclass(frozen=True)
 class Step:
     """What one step measured on its batch, before the update."""
 
-    loss: float  # mean cross-entropy over the batch
+    loss: float  # the batch's mean loss: cross-entropy, or with soft targets the distillation mix
     wrong: int  # images whose top class was not their label
     size: int  # images in the batch
 
 
 def sgd_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
              label_smoothing: float = 0.0, finite: Callable[[float], bool] = math.isfinite,
-             bf16: bool = False) -> Step | None:
+             bf16: bool = False, soft: Soft | None = None) -> Step | None:
     """Train ``net`` on one batch ``x`` (B, C, H, W), labels ``y`` (B,).
 
     ``finite(loss)`` judges the batch's loss before any gradient is taken; when
     it returns False nothing is updated and the step returns None (a loop may
     also raise from it). The caller sets the mode (``net.train()``) and the lr.
     ``bf16``: the forward pass under bfloat16 autocast (mixed precision: the
-    weights and their update stay float32).
+    weights and their update stay float32). ``soft``: teachers' soft targets for
+    the batch, learnt beside the labels (``alexnet.distill.training_loss``).
     """
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
         logits = net(x)  # (B, classes)
-        loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        loss = training_loss(logits, y, label_smoothing, soft)
     value = loss.item()
     if not finite(value):
         return None

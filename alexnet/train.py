@@ -5,6 +5,7 @@
     python -m alexnet.train --init-from runs/cifar/last.pt --epochs 120 --schedule constant \\
         --cutout 8 --average-from 101 --data-dir ...  # a second phase: 20 more epochs, averaged
     torchrun --nproc_per_node 2 -m alexnet.train --data-dir ...  # DDP
+    python -m alexnet.train --teachers a/last.pt,b/last.pt --data-dir ...  # distil two nets into one
     python -m alexnet.train --dataset imagenet-folder --variant imagenet \\
         --data-dir ~/data/imagenet --tower-devices cuda:0,cuda:1  # AK 3.2's two GPUs
 
@@ -282,6 +283,13 @@ def train(cfg: TrainConfig):
 
         net = TowerParallel(model, tower_devices)
         device = net.devices[0]
+    teachers = None  # --teachers: their soft targets for each batch (alexnet.distill)
+    if cfg.teachers:
+        from .distill import Teachers
+
+        teachers = Teachers(cfg.teachers.split(","), classes, FOR_VARIANT[cfg.variant], device, layout)
+        if state is not None:
+            teachers.check_same(state.get("teachers", []), cfg.resume)
     plain = net  # without the DDP wrapper: evaluation needs no gradient sync
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -331,8 +339,11 @@ def train(cfg: TrainConfig):
                                     opt.param_groups[0]["lr"], f", step {step + 1}")
                 return True
 
+            bf16 = cfg.precision == "bf16"
+            soft = (teachers.soft(x, cfg.distill_temperature, cfg.distill_weight, bf16)
+                    if teachers is not None else None)
             s = sgd_step(net, opt, x, y, label_smoothing=cfg.label_smoothing, finite=finite,
-                         bf16=cfg.precision == "bf16")
+                         bf16=bf16, soft=soft)
             if cfg.schedule == "onecycle":
                 sched.step()
             loss_sum += s.loss * s.size
@@ -375,6 +386,8 @@ def train(cfg: TrainConfig):
                     "epoch": epoch, "history": history, "train_config": asdict(cfg),
                     "model_config": mcfg.to_dict(), "classes": list(classes),
                     "begun_at": begun_at, "phases": phases}
+            if teachers is not None:
+                kept["teachers"] = teachers.files
             if averaged:
                 kept.update(average={k: v.cpu().contiguous() for k, v in average.module.state_dict().items()},
                             averaged=int(average.n_averaged))

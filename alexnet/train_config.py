@@ -49,6 +49,12 @@ class TrainConfig:
     average_from: int = 0  # from this epoch on, also keep the equal average of the weights at the
     #   end of each epoch (stochastic weight averaging, Izmailov et al., 2018), validate it beside
     #   them, and export it; 0: no average, as in the paper
+    teachers: str = ""  # trained nets, comma-separated (runs' last.pt or exported checkpoints): the
+    #   net also learns their mean softened prediction on each augmented batch (knowledge
+    #   distillation, Hinton et al., 2015), so one net learns an ensemble; empty: none, as in the paper
+    distill_weight: float = 0.9  # with --teachers: the soft targets' share of the loss (the labels'
+    #   cross-entropy gets the rest)
+    distill_temperature: float = 4.0  # with --teachers: the softmax temperature of the soft targets
     init_from: str = ""  # go on from a trained net (a run's last.pt, or a shipped checkpoint beside
     #   its manifest) with fresh SGD state and this command's settings: its epochs, history and
     #   snapshots become this run's first ones, and --epochs counts them too
@@ -154,6 +160,11 @@ def check(cfg: TrainConfig) -> None:
     if not 0 <= cfg.average_from <= cfg.epochs:
         raise SystemExit(f"--average-from is the epoch the weight average starts at (0: none), at most "
                          f"--epochs {cfg.epochs}; got {cfg.average_from}")
+    if not 0 < cfg.distill_weight <= 1:
+        raise SystemExit(f"--distill-weight is the soft targets' share of the loss, in (0, 1]; got "
+                         f"{cfg.distill_weight}")
+    if not (cfg.distill_temperature > 0 and math.isfinite(cfg.distill_temperature)):
+        raise SystemExit(f"--distill-temperature must be a positive number, got {cfg.distill_temperature}")
     if cfg.init_from and cfg.resume:
         raise SystemExit("--resume goes on with a run's own settings, --init-from starts a new run from "
                          "a trained net's weights: give one of them")
@@ -209,7 +220,8 @@ def check_tower_devices(spec: str) -> list[torch.device]:
 
 def resumed(cfg: TrainConfig, saved: TrainConfig) -> TrainConfig:
     """The saved run's config with what this command line may change: --out,
-    --epochs, --lr (not for onecycle) and the hardware."""
+    --epochs, --lr (not for onecycle), the hardware, and where the --teachers
+    files now are (the run checks they are the same files)."""
     if bool(saved.tower_devices) != bool(cfg.tower_devices or saved.tower_devices):
         raise SystemExit("this run was trained without --tower-devices and its optimizer state is "
                          "laid out for one device: resume it without --tower-devices")
@@ -225,4 +237,5 @@ def resumed(cfg: TrainConfig, saved: TrainConfig) -> TrainConfig:
     return replace(saved, **{k: getattr(cfg, k) for k in HARDWARE},
                    tower_devices=cfg.tower_devices or saved.tower_devices,
                    skip_bad_images=cfg.skip_bad_images or saved.skip_bad_images,
+                   teachers=cfg.teachers or saved.teachers,
                    out=cfg.out if cfg.out != TrainConfig.out else saved.out, epochs=epochs, lr=lr)
