@@ -50,31 +50,39 @@ class Teachers:
     """Trained nets, in eval mode on ``device``, whose mean softened prediction
     is a batch's soft targets."""
 
-    def __init__(self, paths: list[str], classes, feed: Preprocessing, device=None,
-                 memory_format=torch.contiguous_format):
+    def __init__(self, paths: list[str], feed: Preprocessing):
         from .weights import load_path, sha256
 
         if not paths:
             raise ValueError("--teachers needs at least one checkpoint")
-        self.nets, self.files = [], []
+        self.nets, self.classes, self.files = [], [], []
         for p in paths:
             path = Path(p).expanduser()
             loaded = load_path(path)  # refuses what is not a checkpoint, in one line
-            if loaded.classes != tuple(classes):
-                raise ValueError(f"teacher {path} predicts the classes {', '.join(loaded.classes[:10])}, "
-                                 f"not this run's ({', '.join(tuple(classes)[:10])}): give teachers "
-                                 "trained on the same dataset")
             fed = loaded.preprocessing
             if (fed.input_size, fed.mean, fed.std) != (feed.input_size, feed.mean, feed.std):
                 raise ValueError(f"teacher {path} was trained on {fed.input_size}x{fed.input_size} "
                                  f"images normalised by mean {fed.mean}, std {fed.std}; this run feeds "
                                  f"{feed.input_size}x{feed.input_size} by {feed.mean}, {feed.std}: "
                                  "give teachers of the same variant")
-            net = loaded.model.to(device, memory_format=memory_format).eval()
-            for param in net.parameters():
+            for param in loaded.model.parameters():
                 param.requires_grad_(False)
-            self.nets.append(net)
+            self.nets.append(loaded.model.eval())
+            self.classes.append(loaded.classes)
             self.files.append({"path": str(path), "sha256": sha256(path)})
+
+    def check_classes(self, classes) -> None:
+        """Refuse teachers whose classes are not the run's, in its order."""
+        for file, theirs in zip(self.files, self.classes):
+            if theirs != tuple(classes):
+                raise ValueError(f"teacher {file['path']} predicts the classes {', '.join(theirs[:10])}, "
+                                 f"not this run's ({', '.join(tuple(classes)[:10])}): give teachers "
+                                 "trained on the same dataset")
+
+    def to(self, device, memory_format=torch.contiguous_format) -> Teachers:
+        """The teachers on ``device``, in ``memory_format`` (the student's)."""
+        self.nets = [net.to(device, memory_format=memory_format) for net in self.nets]
+        return self
 
     @torch.no_grad()
     def soft(self, x: torch.Tensor, temperature: float, weight: float, bf16: bool = False) -> Soft:

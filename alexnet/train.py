@@ -259,6 +259,13 @@ def train(cfg: TrainConfig):
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
+    teachers = None  # --teachers: their soft targets for each batch (alexnet.distill)
+    if cfg.teachers:  # read before the data, which can take minutes
+        from .distill import Teachers
+
+        teachers = Teachers(cfg.teachers.split(","), FOR_VARIANT[cfg.variant])
+        if state is not None:
+            teachers.check_same(state.get("teachers", []), cfg.resume)
     batches, val_batches, classes = _data(cfg, rank, world)
     torch.manual_seed(cfg.seed)
     model = build_net(cfg, len(classes))
@@ -283,13 +290,9 @@ def train(cfg: TrainConfig):
 
         net = TowerParallel(model, tower_devices)
         device = net.devices[0]
-    teachers = None  # --teachers: their soft targets for each batch (alexnet.distill)
-    if cfg.teachers:
-        from .distill import Teachers
-
-        teachers = Teachers(cfg.teachers.split(","), classes, FOR_VARIANT[cfg.variant], device, layout)
-        if state is not None:
-            teachers.check_same(state.get("teachers", []), cfg.resume)
+    if teachers is not None:
+        teachers.check_classes(classes)
+        teachers.to(device, layout)
     plain = net  # without the DDP wrapper: evaluation needs no gradient sync
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel

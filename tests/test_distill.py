@@ -94,7 +94,8 @@ def test_with_all_weight_on_the_teachers_the_labels_do_not_move_the_weights(weig
 
 def test_soft_targets_are_the_teachers_mean_softmax_at_the_temperature(image_folder, teacher, tmp_path):
     other = _run(image_folder, tmp_path / "other", "--epochs", "1", "--seed", "5")
-    teachers = Teachers([str(teacher), str(other)], CLASSES, FOR_VARIANT["cifar"])
+    teachers = Teachers([str(teacher), str(other)], FOR_VARIANT["cifar"])
+    teachers.check_classes(CLASSES)
     assert teachers.files == [{"path": str(p), "sha256": sha256(p)} for p in (teacher, other)]
     x = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     soft = teachers.soft(x, temperature=3.0, weight=0.7)
@@ -155,11 +156,11 @@ def test_bad_distillation_settings_fail_clearly(image_folder, tmp_path, extra, m
         main(["--data-dir", str(image_folder), "--out", str(tmp_path / "a"), *SMALL, *extra])
 
 
-def test_a_missing_teacher_is_refused_before_training(image_folder, tmp_path):
+def test_a_missing_teacher_is_refused_before_the_data_is_read(tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint .*nowhere.pt does not exist"):
-        main(["--data-dir", str(image_folder), "--out", str(tmp_path / "a"), *SMALL, "--teachers",
-              str(tmp_path / "nowhere.pt")])
-    assert not (tmp_path / "a" / "last.pt").exists()
+        main(["--data-dir", str(tmp_path / "no-data-here"), "--out", str(tmp_path / "a"), *SMALL,
+              "--teachers", str(tmp_path / "nowhere.pt")])
+    assert not (tmp_path / "a").exists()
 
 
 def test_a_teacher_of_other_classes_is_refused(image_folder, tmp_path):
