@@ -47,8 +47,8 @@ def training_loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float 
 
 
 class Teachers:
-    """Trained nets, in eval mode on ``device``, whose mean softened prediction
-    is a batch's soft targets."""
+    """Trained nets in eval mode (``to`` moves them to the student's device), whose
+    mean softened prediction is a batch's soft targets."""
 
     def __init__(self, paths: list[str], feed: Preprocessing):
         from .weights import load_path, sha256

@@ -253,6 +253,7 @@ def export(run_dir, data_dir=None, out_dir=PRETRAINED) -> dict:
         **({"earlier_runs": [{**r, "departures_from_ak5": departures(r["train_config"])}
                              for r in ckpt["phases"]]} if ckpt.get("phases") else {}),  # in order
         "departures_from_ak5": departures(cfg),
+        **({"teachers": ckpt["teachers"]} if ckpt.get("teachers") else {}),  # their files' sha256
         "model_config": ckpt["model_config"],
         "wall_time_seconds": round(sum(h["seconds"] for h in history), 1),
         "machine": _machine(),

@@ -110,3 +110,18 @@ def test_a_second_phase_ships_its_average_and_lists_both_commands(run, tmp_path,
     assert f"went on from {shipped / 'cifar10_alexnet.pt'}" in m["reproducing"]
     settings = [d["setting"] for d in m["departures_from_ak5"]]
     assert {"cutout", "average_from", "init_from"} <= set(settings)
+
+
+def test_a_distilled_run_names_its_teachers_and_their_sha256(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    data, first = run
+    student = tmp_path / "student"
+    train(["--data-dir", str(data), "--out", str(student), "--widths", "8,16,16,16,16,32,32",
+           "--init", "kaiming", "--threads", "1", "--batch-size", "16", "--epochs", "2",
+           "--val-split", "20", "--schedule", "constant", "--lr", "0.01",
+           "--teachers", str(first / "last.pt"), "--distill-temperature", "2"])
+    m = export(student, data, tmp_path / "out")
+    assert m["teachers"] == [{"path": str(first / "last.pt"), "sha256": sha256(first / "last.pt")}]
+    said = {d["setting"]: d for d in m["departures_from_ak5"]}
+    assert said["teachers"]["here"] == str(first / "last.pt") and "Hinton" in said["teachers"]["why"]
+    assert f"--teachers {first / 'last.pt'} --distill-temperature 2.0" in m["command"][0]
