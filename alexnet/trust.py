@@ -19,13 +19,14 @@ from torch import nn
 from .calibration import (KNN_K, SCORES, auroc, fit_temperature, reliability, threshold_keeping,
                           unsure_scores)
 from .data import TensorDataset, normalize
+from .evaluate import CHUNK
 from .shifted import SHIFTS, shifted_set
 
 KEEP = 0.95  # share of held-out CIFAR-10 images the unsure threshold lets through
 
 
 @torch.no_grad()
-def logits_of(model: nn.Module, images: torch.Tensor, mean, std, batch: int = 500) -> torch.Tensor:
+def logits_of(model: nn.Module, images: torch.Tensor, mean, std, batch: int = CHUNK) -> torch.Tensor:
     """(N, classes) float64 logits of uint8 (N, 3, H, W) images; the caller sets eval mode."""
     device = next(model.parameters()).device
     out = [model(normalize(images[i:i + batch].to(device), mean, std)).double().cpu()
@@ -34,7 +35,7 @@ def logits_of(model: nn.Module, images: torch.Tensor, mean, std, batch: int = 50
 
 
 @torch.no_grad()
-def features_and_logits(model, images: torch.Tensor, mean, std, batch: int = 500
+def features_and_logits(model, images: torch.Tensor, mean, std, batch: int = CHUNK
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """((N, D) float32 penultimate features, (N, classes) float64 logits) of uint8 images, in
     one pass (``model.roles.penultimate``: act7 in AlexNet); the caller sets eval mode."""
