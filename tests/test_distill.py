@@ -171,3 +171,9 @@ def test_a_teacher_of_other_classes_is_refused(image_folder, tmp_path):
                                          r"on the same dataset"):
         main(["--data-dir", str(image_folder), "--out", str(tmp_path / "a"), *SMALL,
               "--teachers", str(stranger)])
+
+
+def test_a_teacher_fed_other_images_than_the_run_is_refused(teacher):
+    with pytest.raises(ValueError, match=r"teacher .* was trained on 32x32 images normalised by mean .*; "
+                                         r"this run feeds 224x224 .* give teachers of the same variant"):
+        Teachers([str(teacher)], FOR_VARIANT["imagenet"])
