@@ -325,6 +325,7 @@ def train(cfg: TrainConfig):
                 shutil.copyfile(p, out / "snapshots" / p.name)
     from tqdm import tqdm
 
+    bf16 = cfg.precision == "bf16"
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         torch.manual_seed(cfg.seed * 100_003 + epoch * 101 + rank)  # dropout masks
         net.train()
@@ -342,7 +343,6 @@ def train(cfg: TrainConfig):
                                     opt.param_groups[0]["lr"], f", step {step + 1}")
                 return True
 
-            bf16 = cfg.precision == "bf16"
             soft = (teachers.soft(x, cfg.distill_temperature, cfg.distill_weight, bf16)
                     if teachers is not None else None)
             s = sgd_step(net, opt, x, y, label_smoothing=cfg.label_smoothing, finite=finite,
