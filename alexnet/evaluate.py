@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +35,8 @@ CHUNK = 128  # images per forward pass: the activations of a few thousand at onc
 #   the CPU's caches, and a 10-crop batch of 500 is 5,000 (bench/bench_evaluate.py)
 
 
-def chunked(model: nn.Module, x: torch.Tensor, chunk: int = CHUNK) -> torch.Tensor:
+def chunked(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+            chunk: int = CHUNK) -> torch.Tensor:
     """``model(x)`` a chunk of images at a time (the same numbers, less memory traffic)."""
     return torch.cat([model(x[i:i + chunk]) for i in range(0, len(x), chunk)])
 

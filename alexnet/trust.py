@@ -19,7 +19,7 @@ from torch import nn
 from .calibration import (KNN_K, SCORES, auroc, fit_temperature, reliability, threshold_keeping,
                           unsure_scores)
 from .data import TensorDataset, normalize
-from .evaluate import CHUNK
+from .evaluate import CHUNK, chunked
 from .shifted import SHIFTS, shifted_set
 
 KEEP = 0.95  # share of held-out CIFAR-10 images the unsure threshold lets through
@@ -29,9 +29,7 @@ KEEP = 0.95  # share of held-out CIFAR-10 images the unsure threshold lets throu
 def logits_of(model: nn.Module, images: torch.Tensor, mean, std, batch: int = CHUNK) -> torch.Tensor:
     """(N, classes) float64 logits of uint8 (N, 3, H, W) images; the caller sets eval mode."""
     device = next(model.parameters()).device
-    out = [model(normalize(images[i:i + batch].to(device), mean, std)).double().cpu()
-           for i in range(0, len(images), batch)]
-    return torch.cat(out)
+    return chunked(lambda x: model(normalize(x.to(device), mean, std)).double().cpu(), images, batch)
 
 
 @torch.no_grad()
