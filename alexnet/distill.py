@@ -79,9 +79,11 @@ class Teachers:
                                  f"not this run's ({', '.join(tuple(classes)[:10])}): give teachers "
                                  "trained on the same dataset")
 
-    def to(self, device, memory_format=torch.contiguous_format) -> Teachers:
-        """The teachers on ``device``, in ``memory_format`` (the student's)."""
-        self.nets = [net.to(device, memory_format=memory_format) for net in self.nets]
+    def to(self, device, memory_format=torch.contiguous_format, dtype=None) -> Teachers:
+        """The teachers on ``device``, in ``memory_format`` (the student's), their weights
+        in ``dtype``. ``torch.bfloat16`` casts them once for a bf16 run: autocast would
+        cast them again on every batch, to the same numbers (tests/test_distill.py)."""
+        self.nets = [net.to(device, dtype, memory_format=memory_format) for net in self.nets]
         return self
 
     @torch.no_grad()

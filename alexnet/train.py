@@ -290,9 +290,10 @@ def train(cfg: TrainConfig):
 
         net = TowerParallel(model, tower_devices)
         device = net.devices[0]
+    bf16 = cfg.precision == "bf16"
     if teachers is not None:
         teachers.check_classes(classes)
-        teachers.to(device, layout)
+        teachers.to(device, layout, torch.bfloat16 if bf16 else None)
     plain = net  # without the DDP wrapper: evaluation needs no gradient sync
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -325,7 +326,6 @@ def train(cfg: TrainConfig):
                 shutil.copyfile(p, out / "snapshots" / p.name)
     from tqdm import tqdm
 
-    bf16 = cfg.precision == "bf16"
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
         torch.manual_seed(cfg.seed * 100_003 + epoch * 101 + rank)  # dropout masks
         net.train()

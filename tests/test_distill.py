@@ -106,6 +106,23 @@ def test_soft_targets_are_the_teachers_mean_softmax_at_the_temperature(image_fol
     assert not torch.allclose(each[0], each[1], atol=1e-3)  # two different teachers were averaged
 
 
+def test_teachers_cast_to_bf16_once_give_autocasts_soft_targets(teacher):
+    """A bf16 run casts the teachers' weights once (Teachers.to); autocast over the
+    float32 teachers, the reference, casts them at every call to the same numbers."""
+    x = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    for layout in (torch.contiguous_format, torch.channels_last):
+        autocast = Teachers([str(teacher)], FOR_VARIANT["cifar"]).to("cpu", layout)
+        once = Teachers([str(teacher)], FOR_VARIANT["cifar"]).to("cpu", layout, torch.bfloat16)
+        assert all(p.dtype == torch.bfloat16 for p in once.nets[0].parameters())
+        assert all(p.dtype == torch.float32 for p in autocast.nets[0].parameters())
+        xl = x.contiguous(memory_format=layout)
+        ref, got = autocast.soft(xl, 2.0, 0.5, bf16=True), once.soft(xl, 2.0, 0.5, bf16=True)
+        torch.testing.assert_close(got.probs, ref.probs, rtol=0, atol=0)
+        assert got.probs.dtype == torch.float32
+    full = Teachers([str(teacher)], FOR_VARIANT["cifar"]).soft(x, 2.0, 0.5)  # float32 throughout
+    assert not torch.equal(full.probs, ref.probs)  # bf16 does change the numbers: the test can fail
+
+
 def test_a_student_follows_its_teacher_over_its_own_labels(image_folder, tmp_path):
     """A teacher trained where class0's images are filed as class1 (and so on round the
     four) passes that mapping to a student trained on the true folders with all the
@@ -122,12 +139,15 @@ def test_a_student_follows_its_teacher_over_its_own_labels(image_folder, tmp_pat
     assert _metrics(tmp_path / "labels")[-1]["val_top1_error"] < 0.25  # the labels alone teach the truth
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16: teachers cast once, on resume too
 def test_a_distilled_run_resumes_exactly_with_its_teachers_wherever_they_now_are(image_folder, teacher,
-                                                                                tmp_path):
-    full = _run(image_folder, tmp_path / "full", "--epochs", "3", "--teachers", str(teacher))
+                                                                                tmp_path, precision):
+    full = _run(image_folder, tmp_path / "full", "--epochs", "3", "--teachers", str(teacher),
+                "--precision", precision)
     moved = tmp_path / "moved.pt"
     shutil.copyfile(teacher, moved)
-    part = _run(image_folder, tmp_path / "part", "--epochs", "2", "--teachers", str(teacher))
+    part = _run(image_folder, tmp_path / "part", "--epochs", "2", "--teachers", str(teacher),
+                "--precision", precision)
     main(["--resume", str(part), "--epochs", "3", "--threads", "1", "--teachers", str(moved)])
     a, b = load_checkpoint(full), load_checkpoint(part)
     assert b["epoch"] == 3 and b["teachers"][0]["sha256"] == a["teachers"][0]["sha256"] == sha256(teacher)
