@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from alexnet.checkpoint import load_checkpoint
 from alexnet.data import hold_out, load_cifar10
 from alexnet.loading import load_path
 from alexnet.trust import logits_of
@@ -38,7 +39,7 @@ def held_out_split(files: list[Path]) -> tuple[int, int]:
     """The (val_split, seed) every run shares, or a SystemExit that says which differ."""
     splits = {}
     for f in files:
-        cfg = torch.load(f, map_location="cpu", weights_only=True).get("train_config") or {}
+        cfg = load_checkpoint(f).get("train_config") or {}  # a clear refusal of a bad file
         splits[f] = (cfg.get("val_split") or 0, cfg.get("seed"))
     if len(set(splits.values())) != 1 or not next(iter(splits.values()))[0]:
         said = "; ".join(f"{f}: --val-split {v} --seed {s}" for f, (v, s) in splits.items())
